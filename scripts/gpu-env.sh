@@ -1,0 +1,8 @@
+# Sourced by the test scripts: points Dawn (Node) at Chromium's SwiftShader Vulkan driver when no
+# other Vulkan driver is configured, so the engine runs on a machine without a GPU.
+if [ -z "${VK_ICD_FILENAMES:-}" ] && [ -f /usr/lib/chromium/vk_swiftshader_icd.json ] && ! ls /usr/share/vulkan/icd.d/*.json >/dev/null 2>&1; then
+  export VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json
+fi
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/retort-xdg-$(id -u)}"
+mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
+export RETORT_PYTHON="${RETORT_PYTHON:-/usr/bin/python3}"
