@@ -85,11 +85,11 @@ export function parseHfConfig(json: unknown, file: string): ModelSpec {
   const heads = f.int('num_attention_heads');
   const kvHeads = f.int('num_key_value_heads', heads);
   if (heads % kvHeads !== 0) f.fail('num_key_value_heads', `(${kvHeads}) must divide num_attention_heads (${heads})`);
-  let headDim: number;
-  if (f.has('head_dim')) headDim = f.int('head_dim');
-  else if (arch === 'qwen3') headDim = 128; // Qwen3Config's default, used when the field is absent
-  else if (hidden % heads !== 0) f.fail('hidden_size', `(${hidden}) is not divisible by num_attention_heads (${heads})`);
-  else headDim = hidden / heads;
+  if (!f.has('head_dim') && arch !== 'qwen3' && hidden % heads !== 0) {
+    f.fail('hidden_size', `(${hidden}) is not divisible by num_attention_heads (${heads})`);
+  }
+  // Qwen3Config's default head_dim is 128, used when the field is absent.
+  const headDim = f.has('head_dim') ? f.int('head_dim') : arch === 'qwen3' ? 128 : hidden / heads;
   if (headDim % 2 !== 0) f.fail('head_dim', `must be even for RoPE, got ${headDim}`);
 
   const dtype = json.torch_dtype ?? json.dtype ?? 'float32'; // transformers ≥ 4.56 writes `dtype`
