@@ -37,6 +37,11 @@ DTYPE_NAMES = {torch.float32: "float32", torch.float16: "float16", torch.bfloat1
 HAS_SDPA = hasattr(F, "scaled_dot_product_attention")  # torch >= 2.0
 
 
+def _math_dtype(dtype: torch.dtype) -> torch.dtype:
+    """fp32 for norms and softmax, as HF does; float64 stays (for finite-difference tests)."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
 def as_dtype(dtype: Union[str, torch.dtype, None]) -> torch.dtype:
     if dtype is None:
         return torch.float32
@@ -56,7 +61,7 @@ class RMSNorm(nn.Module):
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [..., dim] -> [..., dim]
-        h = x.float()
+        h = x.to(_math_dtype(x.dtype))
         h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + self.eps)
         return self.weight * h.to(x.dtype)
 
@@ -167,7 +172,7 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: Optional[
     if mask is None:
         mask = causal_mask(None, q.shape[2], 0, q.dtype, q.device)
     scores = scores + mask
-    probs = F.softmax(scores, dim=-1, dtype=torch.float32).to(q.dtype)
+    probs = F.softmax(scores, dim=-1, dtype=_math_dtype(q.dtype)).to(q.dtype)
     return torch.matmul(probs, v)  # [B, H, T, D]
 
 
