@@ -380,3 +380,29 @@ def test_sdpa_matches_eager(tiny):
     model.attn_impl = "sdpa"
     sdpa = [model(ids).logits.detach(), model(ids, attention_mask=mask).logits.detach()]
     assert rel(sdpa[0], eager[0]) < 1e-5 and rel(sdpa[1][:, 1:], eager[1][:, 1:]) < 1e-5
+
+
+def test_sdpa_call_contract_with_a_plain_stand_in(tiny, monkeypatch):
+    # torch 1.13 has no SDPA; a plain stand-in with SDPA's semantics (bool mask True = attend, -inf
+    # elsewhere, same-dtype q/k/v) checks how the model calls it, including left-padded rows.
+    calls = []
+
+    def sdpa(q, k, v, attn_mask=None, is_causal=False):
+        assert q.dtype == k.dtype == v.dtype and (attn_mask is None or attn_mask.dtype == torch.bool)
+        calls.append(is_causal)
+        s = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
+        if is_causal:
+            attn_mask = torch.ones(s.shape[-2:], dtype=torch.bool).tril()
+        s = s.masked_fill(~attn_mask, float("-inf"))
+        return torch.softmax(s, -1) @ v
+
+    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", sdpa, raising=False)
+    model = load_model(tiny["qwen3"])
+    ids = torch.tensor([[0, 0, 5, 6, 7], [4, 3, 5, 6, 7]])
+    mask = torch.tensor([[0, 0, 1, 1, 1], [1, 1, 1, 1, 1]])
+    eager = [model(ids).logits.detach(), model(ids, attention_mask=mask).logits.detach()]
+    model.attn_impl = "sdpa"
+    sdpa_out = [model(ids).logits.detach(), model(ids, attention_mask=mask).logits.detach()]
+    assert calls and calls[0] is True and calls[-1] is False
+    assert torch.isfinite(sdpa_out[1]).all()
+    assert rel(sdpa_out[0], eager[0]) < 1e-6 and rel(sdpa_out[1][0, 2:], eager[1][0, 2:]) < 1e-6

@@ -8,7 +8,7 @@ Numerics that must match HF exactly:
   RMSNorm    in fp32: x * rsqrt(mean(x^2) + eps), cast back to the input dtype, then * weight
   RoPE       rotate_half (non-interleaved halves); inv_freq = 1 / theta^(2i/d) in fp32; cos/sin built
              in fp32 (times the yarn attention factor) and cast to the activation dtype
-  attention  q·kᵀ / sqrt(head_dim) + additive mask (finfo.min, not -inf), softmax in fp32
+  attention  q·kᵀ / sqrt(head_dim), masked with finfo.min (not -inf), softmax in fp32
   MLP        down(silu(gate(x)) * up(x))
 Shapes: B batch, T new tokens, S = past + T keys, C hidden, H heads, K kv heads, D head_dim, V vocab.
 """
@@ -122,7 +122,7 @@ def _yarn(dim: int, theta: float, s: RopeScaling, max_positions: int) -> Tuple[t
 def rope_cos_sin(inv_freq: torch.Tensor, position_ids: torch.Tensor, attention_factor: float,
                  dtype: torch.dtype) -> Tuple[torch.Tensor, torch.Tensor]:
     """cos, sin [B, T, D] for position_ids [B, T], built in fp32 like HF (autocast off)."""
-    freqs = position_ids.float()[:, :, None] * inv_freq.to(position_ids.device)[None, None, :]  # [B, T, D/2]
+    freqs = position_ids.float()[:, :, None] * inv_freq[None, None, :]  # [B, T, D/2]
     emb = torch.cat((freqs, freqs), dim=-1)  # [B, T, D]: the halves convention of rotate_half
     return (emb.cos() * attention_factor).to(dtype), (emb.sin() * attention_factor).to(dtype)
 
@@ -161,33 +161,32 @@ class KVCache:
 
 # ---- the decoder --------------------------------------------------------------------------------
 
-def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: Optional[torch.Tensor], impl: str) -> torch.Tensor:
-    """q [B, H, T, D], k/v [B, H, S, D], mask [B, 1, T, S] additive or None (= plain causal, T == S)."""
-    scale = q.shape[-1] ** -0.5
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, allowed: Optional[torch.Tensor], impl: str) -> torch.Tensor:
+    """q [B, H, T, D], k/v [B, H, S, D]; allowed [B|1, 1, T, S] bool, or None for plain causal (T == S)."""
     if impl == "sdpa":
-        if mask is None:
+        q, k = q.to(v.dtype), k.to(v.dtype)  # under autocast q/k come out of fp32 norms and RoPE
+        if allowed is None:
             return F.scaled_dot_product_attention(q, k, v, is_causal=True)
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-    scores = torch.matmul(q, k.transpose(2, 3)) * scale  # [B, H, T, S]
-    if mask is None:
-        mask = causal_mask(None, q.shape[2], 0, q.dtype, q.device)
-    scores = scores + mask
-    probs = F.softmax(scores, dim=-1, dtype=_math_dtype(q.dtype)).to(q.dtype)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
+    scores = torch.matmul(q, k.transpose(2, 3)) * q.shape[-1] ** -0.5  # [B, H, T, S]
+    if allowed is None:
+        allowed = causal_mask(None, q.shape[2], 0, q.device)
+    scores = scores.masked_fill(~allowed, torch.finfo(scores.dtype).min)  # finfo.min, not -inf, as HF
+    probs = F.softmax(scores, dim=-1, dtype=_math_dtype(scores.dtype)).to(v.dtype)
     return torch.matmul(probs, v)  # [B, H, T, D]
 
 
-def causal_mask(attention_mask: Optional[torch.Tensor], t: int, past: int, dtype: torch.dtype,
-                device: torch.device) -> torch.Tensor:
-    """Additive mask [B|1, 1, T, S]: query i sees key j iff j <= past + i and attention_mask[b, j] = 1.
-    finfo.min (not -inf) keeps fully padded rows finite, as HF's eager path does."""
+def causal_mask(attention_mask: Optional[torch.Tensor], t: int, past: int, device: torch.device) -> torch.Tensor:
+    """allowed [B|1, 1, T, S]: query i sees key j iff j <= past + i and attention_mask[b, j] = 1.
+    A query always sees itself, so a padding row is never empty (SDPA would give NaN that later
+    layers spread through the padded keys); padded positions' outputs are never read."""
     s = past + t
     q_pos = torch.arange(past, s, device=device)[:, None]  # [T, 1]
-    allowed = torch.arange(s, device=device)[None, :] <= q_pos  # [T, S]
-    allowed = allowed[None, None]  # [1, 1, T, S]
+    k_pos = torch.arange(s, device=device)[None, :]  # [1, S]
+    allowed = (k_pos <= q_pos)[None, None]  # [1, 1, T, S]
     if attention_mask is not None:
-        allowed = allowed & attention_mask[:, None, None, :].bool()  # [B, 1, T, S]
-    zero = torch.zeros((), dtype=dtype, device=device)
-    return torch.where(allowed, zero, torch.tensor(torch.finfo(dtype).min, dtype=dtype, device=device))
+        allowed = allowed & (attention_mask[:, None, None, :].bool() | (k_pos == q_pos)[None, None])  # [B, 1, T, S]
+    return allowed
 
 
 class Attention(nn.Module):
@@ -279,6 +278,12 @@ class CausalLM(nn.Module):
         self.inv_freq, self.attention_factor = rope_inv_freq(
             cfg.head_dim, cfg.rope_theta, cfg.rope_scaling, cfg.max_position_embeddings)
         self.attn_impl = "sdpa" if HAS_SDPA else "eager"
+        self._inv_freq_cache: Dict[torch.device, torch.Tensor] = {}
+
+    def _inv_freq_on(self, device: torch.device) -> torch.Tensor:
+        if device not in self._inv_freq_cache:
+            self._inv_freq_cache[device] = self.inv_freq.to(device)
+        return self._inv_freq_cache[device]
 
     def forward(
         self,
@@ -300,10 +305,10 @@ class CausalLM(nn.Module):
         if position_ids is None:
             position_ids = torch.arange(past, past + t, device=input_ids.device)[None].expand(b, t)
         x = self.model.embed_tokens(input_ids)  # [B, T, C]
-        dtype = x.dtype  # HF builds cos/sin and the mask in the embeddings' dtype, autocast or not
-        cos, sin = rope_cos_sin(self.inv_freq, position_ids, self.attention_factor, dtype)  # [B, T, D]
+        # HF builds cos/sin in the embeddings' dtype, autocast or not
+        cos, sin = rope_cos_sin(self._inv_freq_on(x.device), position_ids, self.attention_factor, x.dtype)  # [B, T, D]
         plain_causal = attention_mask is None and past == 0
-        mask = None if plain_causal else causal_mask(attention_mask, t, past, dtype, x.device)  # [B|1, 1, T, S]
+        mask = None if plain_causal else causal_mask(attention_mask, t, past, x.device)  # [B|1, 1, T, S]
         hidden: Optional[List[torch.Tensor]] = [] if output_hidden_states else None
         for i, layer in enumerate(self.model.layers):
             if hidden is not None:
