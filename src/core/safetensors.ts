@@ -600,12 +600,12 @@ export function writeShardedSafetensors(
 ): Map<string, Uint8Array> {
   const names = Object.keys(tensors).sort();
   const groups: string[][] = [];
-  let bytes = Infinity;
+  let bytes = 0;
   let total = 0;
   for (const name of names) {
     const size = numel(tensors[name].shape) * DTYPE_BYTES[tensors[name].dtype];
     total += size;
-    if (bytes + size > maxShardBytes) {
+    if (groups.length === 0 || (bytes > 0 && bytes + size > maxShardBytes)) {
       groups.push([]);
       bytes = 0;
     }

@@ -337,6 +337,7 @@ describe('sharded checkpoints', () => {
   });
 
   it('a single small checkpoint is model.safetensors', async () => {
+    expect([...writeShardedSafetensors(tensors, Infinity).keys()]).toEqual(['model.safetensors']);
     const files = writeShardedSafetensors(tensors, 1e9);
     expect([...files.keys()]).toEqual(['model.safetensors']);
     const ck = await Checkpoint.open(new MapFileSource({ 'd/model.safetensors': files.get('model.safetensors')! }), 'd');
