@@ -406,3 +406,44 @@ def test_sdpa_call_contract_with_a_plain_stand_in(tiny, monkeypatch):
     assert calls and calls[0] is True and calls[-1] is False
     assert torch.isfinite(sdpa_out[1]).all()
     assert rel(sdpa_out[0], eager[0]) < 1e-6 and rel(sdpa_out[1][0, 2:], eager[1][0, 2:]) < 1e-6
+
+
+def test_bf16_weights_sharded_checkpoint_and_autocast_helper(tiny, tmp_path):
+    from retort_torch.model import autocast
+    from retort_torch.safetensors_io import INDEX_FILE
+    model = load_model(tiny["llama"])
+    save_model(model, str(tmp_path), max_shard_bytes=40_000)
+    assert (tmp_path / INDEX_FILE).exists() and len(list(tmp_path.glob("model-*.safetensors"))) > 1
+    ids = torch.tensor([[1, 2, 3, 4]])
+    assert torch.equal(load_model(str(tmp_path))(ids).logits, model(ids).logits)
+    bf = load_model(tiny["llama"], dtype="bf16")
+    assert bf.lm_head.weight.dtype == torch.bfloat16
+    worst = rel(bf(ids).logits.float().detach(), model(ids).logits.detach())
+    print(f"bf16 weights vs fp32: worst rel diff {worst:.1e}")
+    assert worst < 0.05
+    with autocast("cpu", torch.bfloat16):  # CPU keeps fp32 math: a no-op
+        assert torch.equal(model(ids).logits, model(ids).logits)
+
+
+def test_sampling_filters():
+    from retort_torch.generate import process_logits
+    logits = torch.tensor([[2.0, -1.0, 0.5, 3.0, -2.0]])
+    seen = torch.tensor([[0, 1]])
+    pen = process_logits(logits, seen, 0.0, 0, 1.0, 2.0)  # HF: positive / p, negative * p
+    assert pen.tolist() == [[1.0, -2.0, 0.5, 3.0, -2.0]]
+    k2 = process_logits(logits, None, 1.0, 2, 1.0, 1.0)
+    assert torch.isinf(k2).tolist() == [[False, True, True, False, True]]
+    p = torch.softmax(logits, -1)[0]  # sorted: 3.0 (p≈.63), 2.0 (p≈.23), ...: top_p .7 keeps two
+    tp = process_logits(logits, None, 1.0, 0, 0.7, 1.0)
+    assert p[3] < 0.7 < p[3] + p[0] and torch.isfinite(tp).tolist() == [[True, False, False, True, False]]
+
+
+def test_top_k_one_sampling_is_greedy(tiny):
+    model = load_model(tiny["qwen2"])
+    prompt = torch.tensor([[1, 2, 3]])
+    g = torch.Generator().manual_seed(0)
+    sampled = generate(model, prompt, 5, temperature=0.8, top_k=1, generator=g)
+    assert torch.equal(sampled, generate(model, prompt, 5))
+    first = int(sampled[0, 3])
+    stopped = generate(model, prompt, 5, eos_token_ids=[first])
+    assert stopped.tolist() == [[1, 2, 3, first]]
