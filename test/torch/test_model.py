@@ -447,3 +447,17 @@ def test_top_k_one_sampling_is_greedy(tiny):
     first = int(sampled[0, 3])
     stopped = generate(model, prompt, 5, eos_token_ids=[first])
     assert stopped.tolist() == [[1, 2, 3, first]]
+
+
+def test_gradient_checkpointing_gives_the_same_gradients(tiny):
+    ids = torch.tensor([[1, 5, 9, 13, 17]])
+    grads = []
+    for flag in (False, True):
+        model = load_model(tiny["qwen2"])
+        model.train()
+        model.gradient_checkpointing = flag
+        model(ids).logits.square().mean().backward()
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters()})
+    worst = max(rel(grads[1][n], grads[0][n]) for n in grads[0])
+    print(f"gradient checkpointing: worst rel diff {worst:.1e}")
+    assert worst < 1e-6

@@ -24,6 +24,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 
 from .config import ModelConfig, RopeScaling, load_config, save_config
 from .safetensors_io import SafetensorsError, checkpoint_files, load_file, save_checkpoint, save_file
@@ -278,6 +279,8 @@ class CausalLM(nn.Module):
         self.inv_freq, self.attention_factor = rope_inv_freq(
             cfg.head_dim, cfg.rope_theta, cfg.rope_scaling, cfg.max_position_embeddings)
         self.attn_impl = "sdpa" if HAS_SDPA else "eager"
+        # recompute each layer in backward instead of keeping its activations (training memory)
+        self.gradient_checkpointing = False
         self._inv_freq_cache: Dict[torch.device, torch.Tensor] = {}
 
     def _inv_freq_on(self, device: torch.device) -> torch.Tensor:
@@ -313,7 +316,10 @@ class CausalLM(nn.Module):
         for i, layer in enumerate(self.model.layers):
             if hidden is not None:
                 hidden.append(x)
-            x = layer(x, cos, sin, mask, cache, i, self.attn_impl)
+            if self.gradient_checkpointing and self.training and torch.is_grad_enabled():
+                x = checkpoint(layer, x, cos, sin, mask, cache, i, self.attn_impl, use_reentrant=False)
+            else:
+                x = layer(x, cos, sin, mask, cache, i, self.attn_impl)
         x = self.model.norm(x)
         if hidden is not None:
             hidden.append(x)
