@@ -63,15 +63,19 @@ export function adamwPrepare(rt: Runtime, norm: Tensor, hyper: Tensor, h: AdamWH
 
 /**
  * One AdamW step of one parameter, in place. param, grad, expAvg, expAvgSq: same element count, f32;
- * hyper [5] u32 from `adamwPrepare` this step. `h.weightDecay` may differ per parameter.
+ * hyper [5] u32 from `adamwPrepare` this step. `h.weightDecay` may differ per parameter. Past
+ * `maxGroupsX` workgroups (the device's limit; tests lower it) the grid folds into 2-D.
  */
-export function adamwUpdate(rt: Runtime, param: Tensor, grad: Tensor, expAvg: Tensor, expAvgSq: Tensor, hyper: Tensor, h: AdamWHyper): void {
+export function adamwUpdate(
+  rt: Runtime, param: Tensor, grad: Tensor, expAvg: Tensor, expAvgSq: Tensor, hyper: Tensor, h: AdamWHyper,
+  maxGroupsX = rt.device.limits.maxComputeWorkgroupsPerDimension,
+): void {
   for (const t of [param, grad, expAvg, expAvgSq]) {
     if (t.dtype !== 'f32') throw new Error(`adamw: ${t.describe()} is not f32 (parameter ${param.describe()})`);
     if (t.size !== param.size) throw new Error(`adamw: ${t.describe()} has ${t.size} elements, parameter ${param.describe()} has ${param.size}`);
   }
   const groups = Math.ceil(param.size / WG);
-  const groupsX = Math.min(groups, rt.device.limits.maxComputeWorkgroupsPerDimension);
+  const groupsX = Math.min(groups, maxGroupsX);
   rt.dispatch(
     UPDATE,
     {},
