@@ -54,6 +54,8 @@ export function sampleTokens(rt: Runtime, logits: Tensor, opts: SampleOptions): 
   if (logits.dtype !== 'f32') throw new Error(`sample: logits ${logits.describe()} are not f32`);
   if (logits.shape.length !== 1 && logits.shape.length !== 2) throw new Error(`sample: logits ${logits.describe()} should be [V] or [B, V]`);
   const [B, V] = logits.shape.length === 1 ? [1, logits.shape[0]] : [logits.shape[0], logits.shape[1]];
+  // Ids travel through the kernel's reductions as f32, exact below 2^24.
+  if (V > 2 ** 24) throw new Error(`sample: ${V} logits a row exceed 2^24 for logits ${logits.describe()}`);
   const n = opts.vocab ?? V;
   if (!Number.isInteger(n) || n < 1 || n > V) throw new Error(`sample: vocab ${opts.vocab} is outside [1, ${V}] for logits ${logits.describe()}`);
   const T = opts.temperature;

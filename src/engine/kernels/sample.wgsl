@@ -14,27 +14,19 @@ const WG = 256u;
 const NONE = 0xffffffffu;
 
 // Reductions in two stages (16 invocations sum 16 slots each, then every invocation sums the 16
-// partials): two barriers each instead of a tree's nine.
-var<workgroup> red8: array<Pair, 256>;
-var<workgroup> part8: array<Pair, 16>;
-var<workgroup> redv: array<f32, 256>;
-var<workgroup> redi: array<u32, 256>;
-var<workgroup> partv: array<f32, 16>;
-var<workgroup> parti: array<u32, 16>;
-
-struct Pair {
-  a: vec4<f32>,
-  b: vec4<f32>,
-}
+// partials): two barriers each instead of a tree's nine. Workgroup memory is kept small on purpose:
+// software adapters pay for every byte of it in every workgroup.
+var<workgroup> red: array<vec4<f32>, 256>;
+var<workgroup> part: array<vec4<f32>, 16>;
 
 struct Best {
   v: f32,
   i: u32,
 }
 
-// u32 keys in the order of the f32 values (negatives reversed below the positives).
+// u32 keys in the order of the f32 values (negatives reversed below the positives; −0 is +0).
 fn order_key(x: f32) -> u32 {
-  let b = bitcast<u32>(x);
+  let b = select(bitcast<u32>(x), 0u, x == 0.0);
   return select(b | 0x80000000u, ~b, (b & 0x80000000u) != 0u);
 }
 
@@ -61,27 +53,26 @@ fn better(a: Best, b: Best) -> bool {
   return b.i != NONE && (a.i == NONE || b.v > a.v || (b.v == a.v && b.i < a.i));
 }
 
-// The best of every invocation's candidate, returned to all. The partials are read after the second
-// barrier and rewritten only after the next call's first, which every invocation must reach.
+// The best of every invocation's candidate, returned to all; ids travel as f32 (exact below 2^24).
+// The partials are read after the second barrier and rewritten only after the next call's first,
+// which every invocation must reach.
 fn best_of_all(li: u32, b: Best) -> Best {
-  redv[li] = b.v;
-  redi[li] = b.i;
+  red[li] = vec4<f32>(b.v, select(f32(b.i), -1.0, b.i == NONE), 0.0, 0.0);
   workgroupBarrier();
   if (li < 16u) {
     var r = b;
     for (var j = 0u; j < 16u; j++) {
-      let o = Best(redv[li + 16u * j], redi[li + 16u * j]);
+      let o = unpack_best(red[li + 16u * j]);
       if (better(r, o)) {
         r = o;
       }
     }
-    partv[li] = r.v;
-    parti[li] = r.i;
+    part[li] = vec4<f32>(r.v, select(f32(r.i), -1.0, r.i == NONE), 0.0, 0.0);
   }
   workgroupBarrier();
-  var r = Best(partv[0], parti[0]);
+  var r = unpack_best(part[0]);
   for (var j = 1u; j < 16u; j++) {
-    let o = Best(partv[j], parti[j]);
+    let o = unpack_best(part[j]);
     if (better(r, o)) {
       r = o;
     }
@@ -89,26 +80,25 @@ fn best_of_all(li: u32, b: Best) -> Best {
   return r;
 }
 
-// The sums of every invocation's eight values, returned to all (in the same order everywhere, so
-// with the same bits).
-fn sum_of_all(li: u32, v: Pair) -> Pair {
-  red8[li] = v;
+fn unpack_best(s: vec4<f32>) -> Best {
+  return Best(s.x, select(u32(s.y), NONE, s.y < 0.0));
+}
+
+// The sum of every invocation's v, returned to all (in the same order everywhere, so with the same bits).
+fn sum_of_all(li: u32, v: vec4<f32>) -> vec4<f32> {
+  red[li] = v;
   workgroupBarrier();
   if (li < 16u) {
-    var s = Pair(vec4<f32>(0.0), vec4<f32>(0.0));
+    var s = vec4<f32>(0.0);
     for (var j = 0u; j < 16u; j++) {
-      let o = red8[li + 16u * j];
-      s.a += o.a;
-      s.b += o.b;
+      s += red[li + 16u * j];
     }
-    part8[li] = s;
+    part[li] = s;
   }
   workgroupBarrier();
-  var r = Pair(vec4<f32>(0.0), vec4<f32>(0.0));
+  var r = vec4<f32>(0.0);
   for (var j = 0u; j < 16u; j++) {
-    let o = part8[j];
-    r.a += o.a;
-    r.b += o.b;
+    r += part[j];
   }
   return r;
 }
@@ -148,12 +138,10 @@ fn threshold(base: u32, n: u32, li: u32, low: u32, mx: f32, mass: bool, goal: f3
         a3 += select(vec4<f32>(0.0), w, kv > t3);
       }
     }
-    let lo8 = sum_of_all(li, Pair(a0, a1));
-    let hi8 = sum_of_all(li, Pair(a2, a3));
-    a0 = lo8.a;
-    a1 = lo8.b;
-    a2 = hi8.a;
-    a3 = hi8.b;
+    a0 = sum_of_all(li, a0);
+    a1 = sum_of_all(li, a1);
+    a2 = sum_of_all(li, a2);
+    a3 = sum_of_all(li, a3);
     if (mass && round == 0u) {
       goal_w = goal * a0.x; // W(0) = Z
     }
