@@ -1,15 +1,7 @@
 /** Seeded random numbers and comparisons for numeric tests. */
-export function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    // mulberry32
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from '../../src/core/random.ts';
+
+export { rng };
 
 export function randn(n: number, seed: number, scale = 1): Float32Array {
   const r = rng(seed);
