@@ -152,6 +152,17 @@ describe('sample (distributions: χ² at p = 1e-3 against HF semantics; excluded
     });
   }
 
+  it('handles a Qwen-sized row (151,936 logits, 151,665 in the tokenizer): draws stay in the reference\'s kept set', async () => {
+    const rt = await gpu();
+    const [V, vocab] = [151936, 151665];
+    const row = randn(V, 9, 3);
+    for (const o of [{ temperature: 0.6, topK: 50 }, { temperature: 0.6, topP: 0.95 }, { temperature: 1, topK: 1000, topP: 0.9 }]) {
+      const ref = sampleProbsRef(row, { ...o, vocab });
+      const ids = await draw(rt, row, 4, { ...o, vocab, seed: 17 });
+      for (const id of ids) expect(ref[id], `${JSON.stringify(o)} drew ${id}`).toBeGreaterThan(0);
+    }
+  });
+
   it('keeps every tie at the k-th value, as HF', async () => {
     const rt = await gpu();
     const logits = new Float32Array([1, 2, 3, 2, 0.5, 2, -1]);
