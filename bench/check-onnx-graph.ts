@@ -6,10 +6,17 @@
  */
 import { createRequire } from 'node:module';
 import { encodeModel, matmulModel } from './onnx-graph.ts';
+import { decoderModel } from './model/onnx-decoder.ts';
+import { referenceLogits } from './model/reference.ts';
+import { hostWeights, makeBatch, studentSpec } from './model/student.ts';
+import { STUDENT_SHAPES } from './protocol.ts';
 
 interface OrtTensor { data: Float32Array; dims: readonly number[] }
 interface OrtNode {
-  Tensor: new (type: 'float32', data: Float32Array, dims: number[]) => OrtTensor;
+  Tensor: {
+    new (type: 'float32', data: Float32Array, dims: number[]): OrtTensor;
+    new (type: 'int64', data: BigInt64Array, dims: number[]): OrtTensor;
+  };
   InferenceSession: { create(model: Uint8Array): Promise<{ run(feeds: Record<string, OrtTensor>): Promise<Record<string, OrtTensor>> }> };
 }
 // onnxruntime-node is a dependency of transformers.js, not ours: reach it through require, typed here.
@@ -33,7 +40,7 @@ function refMatmul(a: Float32Array, b: Float32Array, M: number, K: number, N: nu
   return c;
 }
 
-function relErr(got: Float32Array, want: Float64Array): number {
+function relErr(got: Float32Array, want: Float64Array | Float32Array): number {
   if (got.length !== want.length) return Infinity;
   let num = 0, den = 0;
   for (let i = 0; i < want.length; i++) {
@@ -84,6 +91,18 @@ for (const [M, K, N] of [[3, 4, 5], [17, 33, 9], [64, 128, 96]]) {
   }
   const session = await ort.InferenceSession.create(model);
   report('Transpose/Constant/Mul/Softmax attributes', relErr((await session.run({ X: new ort.Tensor('float32', x, [R, C]) })).Y.data, want));
+}
+
+// The student decoder graph (GQA, RoPE, causal softmax, SwiGLU, tied head) against the float64 loop forward.
+for (const kvHeads of [2, 4]) {
+  const shape = { ...STUDENT_SHAPES.ci, kvHeads, T: 16 };
+  const spec = studentSpec(shape);
+  const w = hostWeights(spec, 5, 0.05);
+  const batch = makeBatch(shape);
+  const session = await ort.InferenceSession.create(decoderModel(spec, w, batch.B, batch.T));
+  const ids = new ort.Tensor('int64', BigInt64Array.from(Array.from(batch.ids, BigInt)), [batch.B, batch.T]);
+  const got = (await session.run({ input_ids: ids })).logits.data;
+  report(`decoder graph (H=${spec.heads}, KV=${kvHeads}) logits`, relErr(got, referenceLogits(spec, w, batch.ids, batch.B, batch.T)), 1e-5);
 }
 
 // Bad graphs are refused with the node named.
