@@ -51,6 +51,14 @@ export class Tensor {
     return view;
   }
 
+  /** Moves this tensor's buffer into a new Tensor of another shape; this one becomes empty. */
+  adoptShape(shape: readonly number[]): Tensor {
+    if (numel(shape) !== this.size) throw new Error(`adoptShape ${this.describe()} → [${shape}]: element counts differ`);
+    if (this.disposed) throw new Error(`adoptShape: ${this.describe()} is disposed or a view`);
+    this.disposed = true;
+    return new Tensor(this.rt, this.buffer, shape, this.dtype, this.name);
+  }
+
   describe(): string {
     return `${this.name || 'tensor'}[${this.shape.join(',')}]:${this.dtype}`;
   }
