@@ -43,7 +43,8 @@ function reason(e: unknown): string {
 export async function measureCase(spec: CaseSpec, cfg: SuiteConfig, log: (msg: string) => void): Promise<CaseResult> {
   const live: Live[] = [];
   const results = new Map<string, Measurement>();
-  for (const c of spec.contenders) {
+  const contenders = spec.contenders.filter((c) => !cfg.impls || cfg.impls.includes(c.impl));
+  for (const c of contenders) {
     try {
       const timed = await c.make();
       try {
@@ -80,5 +81,5 @@ export async function measureCase(spec: CaseSpec, cfg: SuiteConfig, log: (msg: s
     const med = median(l.ms);
     Object.assign(r, { msPerIter: l.ms, medianMs: med, gflops: spec.flops / (med * 1e6) });
   }
-  return { kind: spec.kind, label: spec.label, flops: spec.flops, results: spec.contenders.map((c) => results.get(c.impl)!) };
+  return { kind: spec.kind, label: spec.label, flops: spec.flops, results: contenders.map((c) => results.get(c.impl)!) };
 }

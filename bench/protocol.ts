@@ -57,6 +57,8 @@ export interface SuiteConfig {
   targetMs: number;
   /** Case kinds to run (default all). */
   cases?: readonly CaseKind[];
+  /** Implementations to run (default all), e.g. to look at one peer alone. */
+  impls?: readonly string[];
 }
 
 export type CaseKind = 'matmul' | 'forward' | 'train';

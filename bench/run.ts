@@ -4,7 +4,8 @@
  * bench/results/latest.json.
  *
  *   node bin/run-ts.mjs bench/run.ts [--shapes ci|real] [--reps N] [--target-ms MS]
- *                                    [--cases matmul,forward,train] [--build] [--out FILE]
+ *                                    [--cases matmul,forward,train] [--impls engine,ort,…]
+ *                                    [--build] [--out FILE]
  *
  * It serves dist/ (`npx vite build`) when dist/bench.html exists; with --build, or without it, it
  * builds bench.html alone into a temporary folder and serves that.
@@ -43,7 +44,8 @@ function parseArgs(argv: string[]): Args {
       const cases = value().split(',');
       for (const c of cases) if (!['matmul', 'forward', 'train'].includes(c)) throw new Error(`bench: unknown case kind ${c} in --cases`);
       config.cases = cases as CaseKind[];
-    } else if (flag === '--build') forceBuild = true;
+    } else if (flag === '--impls') config.impls = value().split(',');
+    else if (flag === '--build') forceBuild = true;
     else if (flag === '--out') out = value();
     else throw new Error(`bench: unknown argument ${flag} (see the header of bench/run.ts)`);
   }

@@ -54,4 +54,4 @@ export function ortGpuInput(device: GPUDevice, data: Float32Array, dims: readonl
   return { tensor: ort.Tensor.fromGpuBuffer(buffer, { dataType: 'float32', dims }), buffer };
 }
 
-export type { ort };
+export { ort };

@@ -1,9 +1,10 @@
 /**
- * TensorFlow.js on its WebGPU backend, with gradients registered (tfjs-core alone does not register
- * them) for the training-step case.
+ * TensorFlow.js on its WebGPU backend, with gradients and chained ops (`x.mul(y)`) registered, as the
+ * full `@tensorflow/tfjs` bundle does — tfjs-core alone registers neither.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
+import '@tensorflow/tfjs-core/dist/public/chained_ops/register_all_chained_ops';
 import { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 
 export const TFJS_VERSION: string = tf.version_core;
