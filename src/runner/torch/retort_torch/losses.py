@@ -388,3 +388,24 @@ def hidden_loss(h_s: torch.Tensor, h_t: torch.Tensor, proj: Optional[nn.Module],
         per_token = 1 - dot / (y.norm(dim=-1).clamp(min=COSINE_EPS) * h_t.norm(dim=-1).clamp(min=COSINE_EPS))
     return (per_token * m).sum() / denom
 
+
+
+# ---- attention-map distillation -----------------------------------------------------------------
+
+def attention_map_loss(a_s: torch.Tensor, a_t: torch.Tensor, mask: torch.Tensor,
+                       normalizer: Optional[float] = None) -> torch.Tensor:
+    """Mean over counted query tokens of KL(ā_t ‖ ā_s), where ā = the attention probabilities
+    averaged over heads (so teacher and student may have different head counts):
+        a_s [B, H_s, T, S], a_t [B, H_t, T, S]; mask [B, T] (1 = the query token counts).
+    Keys a query cannot see have zero teacher mass and add nothing."""
+    if a_s.shape[0] != a_t.shape[0] or a_s.shape[2:] != a_t.shape[2:]:
+        raise ValueError(f"attention loss: student maps {list(a_s.shape)} vs teacher {list(a_t.shape)} (B, H, T, S)")
+    ms = _f32(a_s).mean(1)  # [B, T, S]
+    mt = _f32(a_t.detach()).mean(1)
+    m = mask.reshape(ms.shape[:2]).float()
+    _, denom = _count(m, normalizer)
+    live = mt > 0
+    log_ms = torch.log(torch.where(live, ms, torch.ones_like(ms)).clamp(min=torch.finfo(ms.dtype).tiny))
+    log_mt = torch.log(torch.where(live, mt, torch.ones_like(mt)))
+    kl = torch.where(live, mt * (log_mt - log_ms), torch.zeros_like(ms)).sum(-1)  # [B, T]
+    return (kl * m).sum() / denom

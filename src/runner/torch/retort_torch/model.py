@@ -162,9 +162,11 @@ class KVCache:
 
 # ---- the decoder --------------------------------------------------------------------------------
 
-def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, allowed: Optional[torch.Tensor], impl: str) -> torch.Tensor:
-    """q [B, H, T, D], k/v [B, H, S, D]; allowed [B|1, 1, T, S] bool, or None for plain causal (T == S)."""
-    if impl == "sdpa":
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, allowed: Optional[torch.Tensor], impl: str,
+              keep_probs: Optional[List[torch.Tensor]] = None) -> torch.Tensor:
+    """q [B, H, T, D], k/v [B, H, S, D]; allowed [B|1, 1, T, S] bool, or None for plain causal (T == S).
+    With `keep_probs` the eager path runs and appends the probabilities [B, H, T, S] (fp32)."""
+    if impl == "sdpa" and keep_probs is None:
         q, k = q.to(v.dtype), k.to(v.dtype)  # under autocast q/k come out of fp32 norms and RoPE
         if allowed is None:
             return F.scaled_dot_product_attention(q, k, v, is_causal=True)
@@ -173,8 +175,10 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, allowed: Option
     if allowed is None:
         allowed = causal_mask(None, q.shape[2], 0, q.device)
     scores = scores.masked_fill(~allowed, torch.finfo(scores.dtype).min)  # finfo.min, not -inf, as HF
-    probs = F.softmax(scores, dim=-1, dtype=_math_dtype(scores.dtype)).to(v.dtype)
-    return torch.matmul(probs, v)  # [B, H, T, D]
+    probs = F.softmax(scores, dim=-1, dtype=_math_dtype(scores.dtype))
+    if keep_probs is not None:
+        keep_probs.append(probs)
+    return torch.matmul(probs.to(v.dtype), v)  # [B, H, T, D]
 
 
 def causal_mask(attention_mask: Optional[torch.Tensor], t: int, past: int, device: torch.device) -> torch.Tensor:
@@ -204,7 +208,8 @@ class Attention(nn.Module):
             self.k_norm = RMSNorm(d, cfg.rms_norm_eps, device)
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: Optional[torch.Tensor],
-                cache: Optional[KVCache], layer: int, impl: str) -> torch.Tensor:
+                cache: Optional[KVCache], layer: int, impl: str,
+                keep_probs: Optional[List[torch.Tensor]] = None) -> torch.Tensor:
         b, t, _ = x.shape
         q = self.q_proj(x).view(b, t, self.n_heads, self.head_dim)  # [B, T, H, D]
         k = self.k_proj(x).view(b, t, self.n_kv_heads, self.head_dim)  # [B, T, K, D]
@@ -219,7 +224,7 @@ class Attention(nn.Module):
         if rep > 1:
             k = k[:, :, None].expand(b, self.n_kv_heads, rep, *k.shape[2:]).reshape(b, self.n_heads, *k.shape[2:])
             v = v[:, :, None].expand(b, self.n_kv_heads, rep, *v.shape[2:]).reshape(b, self.n_heads, *v.shape[2:])
-        y = attention(q, k, v, mask, impl)  # [B, H, T, D]
+        y = attention(q, k, v, mask, impl, keep_probs)  # [B, H, T, D]
         return self.o_proj(y.transpose(1, 2).reshape(b, t, self.n_heads * self.head_dim))  # [B, T, C]
 
 
@@ -244,8 +249,9 @@ class DecoderLayer(nn.Module):
         self.mlp = MLP(cfg, device)
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: Optional[torch.Tensor],
-                cache: Optional[KVCache], layer: int, impl: str) -> torch.Tensor:
-        x = x + self.self_attn(self.input_layernorm(x), cos, sin, mask, cache, layer, impl)
+                cache: Optional[KVCache], layer: int, impl: str,
+                keep_probs: Optional[List[torch.Tensor]] = None) -> torch.Tensor:
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin, mask, cache, layer, impl, keep_probs)
         return x + self.mlp(self.post_attention_layernorm(x))
 
 
@@ -265,6 +271,7 @@ class CausalLMOutput:
     last_hidden_state: torch.Tensor  # [B, T, C] after the final norm: what lm_head reads
     hidden_states: Optional[List[torch.Tensor]] = None  # L+1 x [B, T, C], HF convention (see forward)
     past_key_values: Optional[KVCache] = None
+    attentions: Optional[Dict[int, torch.Tensor]] = None  # layer -> probabilities [B, H, T, S] (fp32)
 
 
 class CausalLM(nn.Module):
@@ -291,19 +298,25 @@ class CausalLM(nn.Module):
     def forward(
         self,
         input_ids: torch.Tensor,  # [B, T]
-        attention_mask: Optional[torch.Tensor] = None,  # [B, S] 1 = real token, 0 = padding (covers the cache)
+        attention_mask: Optional[torch.Tensor] = None,  # [B, S] 1 = real token, 0 = padding (covers the cache);
+                                                        # or [B, 1, T, S] bool: which keys each query sees
+                                                        # (packed documents), used as is
         position_ids: Optional[torch.Tensor] = None,  # [B, T]; default past .. past+T-1
         past_key_values: Optional[KVCache] = None,
         output_hidden_states: bool = False,
         use_cache: bool = False,
         compute_logits: bool = True,
+        output_attentions: Sequence[int] = (),  # layers whose attention probabilities to return
     ) -> CausalLMOutput:
         """hidden_states (HF convention): [embeddings, output of layer 0, ..., of layer L-2,
         final norm(output of layer L-1)], L+1 tensors."""
         b, t = input_ids.shape
         cache = past_key_values if past_key_values is not None else (KVCache() if use_cache else None)
         past = cache.seq_len() if cache is not None else 0
-        if attention_mask is not None and attention_mask.shape != (b, past + t):
+        full_mask = attention_mask is not None and attention_mask.dim() == 4
+        if full_mask and tuple(attention_mask.shape) not in ((b, 1, t, past + t), (1, 1, t, past + t)):  # type: ignore[union-attr]
+            raise ValueError(f"attention_mask: shape {tuple(attention_mask.shape)}, expected {(b, 1, t, past + t)}")  # type: ignore[union-attr]
+        if attention_mask is not None and not full_mask and attention_mask.shape != (b, past + t):
             raise ValueError(f"attention_mask: shape {tuple(attention_mask.shape)}, expected {(b, past + t)} (cache {past} + input {t})")
         if position_ids is None:
             position_ids = torch.arange(past, past + t, device=input_ids.device)[None].expand(b, t)
@@ -311,20 +324,27 @@ class CausalLM(nn.Module):
         # HF builds cos/sin in the embeddings' dtype, autocast or not
         cos, sin = rope_cos_sin(self._inv_freq_on(x.device), position_ids, self.attention_factor, x.dtype)  # [B, T, D]
         plain_causal = attention_mask is None and past == 0
-        mask = None if plain_causal else causal_mask(attention_mask, t, past, x.device)  # [B|1, 1, T, S]
+        if full_mask:
+            mask: Optional[torch.Tensor] = attention_mask.bool()  # type: ignore[union-attr]
+        else:
+            mask = None if plain_causal else causal_mask(attention_mask, t, past, x.device)  # [B|1, 1, T, S]
         hidden: Optional[List[torch.Tensor]] = [] if output_hidden_states else None
+        attentions: Optional[Dict[int, torch.Tensor]] = {} if output_attentions else None
         for i, layer in enumerate(self.model.layers):
             if hidden is not None:
                 hidden.append(x)
-            if self.gradient_checkpointing and self.training and torch.is_grad_enabled():
+            keep: Optional[List[torch.Tensor]] = [] if i in output_attentions else None
+            if keep is None and self.gradient_checkpointing and self.training and torch.is_grad_enabled():
                 x = checkpoint(layer, x, cos, sin, mask, cache, i, self.attn_impl, use_reentrant=False)
             else:
-                x = layer(x, cos, sin, mask, cache, i, self.attn_impl)
+                x = layer(x, cos, sin, mask, cache, i, self.attn_impl, keep)
+            if keep and attentions is not None:
+                attentions[i] = keep[0]
         x = self.model.norm(x)
         if hidden is not None:
             hidden.append(x)
         logits = self.lm_head(x) if compute_logits else None  # [B, T, V]
-        return CausalLMOutput(logits, x, hidden, cache)
+        return CausalLMOutput(logits, x, hidden, cache, attentions)
 
 
 def autocast(device: Union[str, torch.device], dtype: Optional[torch.dtype]) -> contextlib.AbstractContextManager:

@@ -1,0 +1,183 @@
+"""The runner <-> torch worker wire format, mirrored from `src/runner/protocol.ts` (the Node side).
+Change both files together.
+
+Command lines (PYTHONPATH=src/runner/torch, cwd = the runner's workspace; relative paths in a spec
+are resolved against the cwd):
+    python3 -m retort_torch.worker --job JOB_DIR [--resume CHECKPOINT_DIR]
+    torchrun --nproc_per_node N -m retort_torch.worker --job JOB_DIR [--resume ...]   (distill only)
+    python3 -m retort_torch.serve [--model DIR ...]                                    (long-lived)
+
+Job folder (WORKSPACE/jobs/<id>/):
+    spec.json                   the JobSpec (src/core/schema), as the runner validated it
+    data/                       written by the runner BEFORE it starts the worker: datasets tokenized
+                                by the shared TypeScript code (src/core/dataset.ts), one file per use:
+      stage-<i>.jsonl             distill: stage i's training rows            (TokenRow, below)
+      eval.jsonl                  distill: `eval.dataset` rows                 (TokenRow)
+      prompts.jsonl               teacher-generate (local source) and eval:    (PromptRow, below)
+    checkpoints/step-N/         HF layout (config.json, model.safetensors, tokenizer files,
+                                generation_config.json) or PEFT layout (adapter_config.json,
+                                adapter_model.safetensors); plus trainer_state.pt and manifest.json
+    checkpoints/.tmp-step-N/    where step-N is written before one os.rename (atomic)
+    result.json                 the job's final metrics (eval, teacher-generate report)
+
+TokenRow (one JSON object per line; what `Example` in dataset.ts holds):
+    {"ids": [int × T],           token ids
+     "labels": [int × T],         labels[t] = the token trained on after position t, −1 = not trained
+     "doc_starts": [int],         optional (packing): offsets where documents start; positions restart
+     "teacher_topk": [{"ids": [int × k], "logprobs": [float × k]}, …],
+                                  optional (offline top-k): ONE ENTRY PER LABEL ≠ −1, in order, the
+                                  teacher's top-k at T = 1 for that label (same rule as the raw JSONL)
+     "difficulty": float,         optional, for curriculum 'by-difficulty'
+     "line": int}                 optional: source line in the user's JSONL, for error messages
+PromptRow:
+    {"ids": [int],                the prompt, chat template and generation prompt applied
+     "answer": str,               optional reference answer (answer check, eval)
+     "difficulty": float,         optional
+     "line": int,                 optional source line
+     "messages" | "prompt": …}    optional: the original record, copied into generated traces
+
+stdout: one JSON object per line, a TelemetryEvent (src/core/telemetry.ts) WITHOUT job/seq/time,
+which the runner stamps. Nothing else is printed on stdout; logs go to stderr. Only rank 0 of a
+torchrun job writes events.
+
+stdin: control lines {"control": "pause" | "resume" | "stop"}. SIGTERM means stop. On stop the
+worker writes a checkpoint, emits its `checkpoint` event, then `state: stopped`, and exits 0.
+Pause is cooperative: the worker finishes the current optimizer step, emits `state: paused` and
+waits; resume emits `state: running`.
+
+Exit codes: 0 finished or stopped; 1 failed (an `error` event with recoverable false came first);
+2 the spec or a data file is invalid (an `error` event names the field or file:line).
+
+Serve worker: stdin request lines, stdout response lines, matched by `id` (see serve.py):
+    {"id", "op": "info"}                              -> {"id", "ok": true, "models": [ModelInfo]}
+    {"id", "op": "load", "name", "path", "dtype"?}    -> {"id", "ok": true, "model": ModelInfo}
+    {"id", "op": "unload", "name"}                    -> {"id", "ok": true}
+    {"id", "op": "generate", "model", "ids", "sampling": {temperature, topP, topK,
+         repetitionPenalty, maxNewTokens, seed, stop?}, "logprobs"?: k}
+                                                      -> {"id", "token": {"id", "text", "logprob"?,
+                                                           "top"?: [{"id","text","logprob"}]}, "done": false} × n
+                                                         then {"id", "done": true, "ids", "text",
+                                                           "finish": "stop"|"length", "stats": {...}}
+    {"id", "op": "probe", "teacher", "student", "ids", "positions"?, "temperatures", "topK"}
+                                                      -> {"id", "ok": true, "result": ProbeResult}
+    {"id", "op": "cancel", "target": id}              -> the target's stream ends with finish "cancelled"
+    any failure                                       -> {"id", "ok": false, "error": message}
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+# ---- command line and layout --------------------------------------------------------------------
+
+SPEC_FILE = "spec.json"
+DATA_DIR = "data"
+CHECKPOINTS_DIR = "checkpoints"
+RESULT_FILE = "result.json"
+TRAINER_STATE = "trainer_state.pt"
+MANIFEST = "manifest.json"
+STEP_PREFIX = "step-"
+TMP_PREFIX = ".tmp-step-"
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+
+def stage_data_file(stage_index: int) -> str:
+    return f"{DATA_DIR}/stage-{stage_index}.jsonl"
+
+
+EVAL_DATA_FILE = f"{DATA_DIR}/eval.jsonl"
+PROMPTS_FILE = f"{DATA_DIR}/prompts.jsonl"
+
+# ---- stdin control --------------------------------------------------------------------------------
+
+CONTROLS = ("pause", "resume", "stop")
+
+# ---- stdout events (TelemetryEvent minus job/seq/time) --------------------------------------------
+
+EVENT_TYPES = ("step", "eval", "sample", "checkpoint", "log", "error", "state", "progress")
+STATES = ("queued", "running", "paused", "stopped", "finished", "failed")
+LOG_LEVELS = ("debug", "info", "warn", "error")
+# Conventional metric names (telemetry.ts lists the same).
+METRICS = ("soft", "hard", "temperature", "lr", "grad_norm", "tokens_per_s", "tokens", "hidden", "attention",
+           "reward", "kl", "eval_loss", "accuracy", "pass_at_1")
+
+Event = Dict[str, Any]
+
+
+def step_event(step: int, stage: str, loss: float, metrics: Dict[str, float]) -> Event:
+    return {"type": "step", "step": step, "stage": stage, "loss": loss, "metrics": metrics}
+
+
+def eval_event(step: int, stage: str, metrics: Dict[str, float]) -> Event:
+    return {"type": "eval", "step": step, "stage": stage, "metrics": metrics}
+
+
+def sample_event(step: int, prompt: str, output: str, source: str, correct: Optional[bool] = None) -> Event:
+    e: Event = {"type": "sample", "step": step, "prompt": prompt, "output": output, "source": source}
+    if correct is not None:
+        e["correct"] = correct
+    return e
+
+
+def checkpoint_event(step: int, path: str, size: Optional[int] = None) -> Event:
+    e: Event = {"type": "checkpoint", "step": step, "path": path}
+    if size is not None:
+        e["bytes"] = size
+    return e
+
+
+def log_event(level: str, message: str) -> Event:
+    return {"type": "log", "level": level, "message": message}
+
+
+def error_event(message: str, recoverable: bool, where: Optional[str] = None) -> Event:
+    e: Event = {"type": "error", "message": message, "recoverable": recoverable}
+    if where is not None:
+        e["where"] = where
+    return e
+
+
+def state_event(state: str) -> Event:
+    return {"type": "state", "state": state}
+
+
+def progress_event(done: int, total: int, what: str) -> Event:
+    return {"type": "progress", "done": done, "total": total, "what": what}
+
+
+def check_event(e: Event) -> List[str]:
+    """Problems with an event's shape (empty when well-formed); the tests hold every line to it."""
+    kind = e.get("type")
+    need = {
+        "step": {"step": int, "stage": str, "loss": float, "metrics": dict},
+        "eval": {"step": int, "stage": str, "metrics": dict},
+        "sample": {"step": int, "prompt": str, "output": str, "source": str},
+        "checkpoint": {"step": int, "path": str},
+        "log": {"level": str, "message": str},
+        "error": {"message": str, "recoverable": bool},
+        "state": {"state": str},
+        "progress": {"done": int, "total": int, "what": str},
+    }.get(kind)  # type: ignore[arg-type]
+    if need is None:
+        return [f"type {kind!r} is not one of {', '.join(EVENT_TYPES)}"]
+    problems = []
+    for key, typ in need.items():
+        value = e.get(key)
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) if typ is float else \
+            isinstance(value, typ) and not (typ is int and isinstance(value, bool))
+        if not ok:
+            problems.append(f"{kind}.{key}: expected {typ.__name__}, got {value!r}")
+    for key in ("job", "seq", "time"):
+        if key in e:
+            problems.append(f"{kind}.{key}: stamped by the runner, must not come from the worker")
+    if kind == "step" or kind == "eval":
+        for name, v in e.get("metrics", {}).items():
+            if not isinstance(v, (int, float)) or isinstance(v, bool):
+                problems.append(f"{kind}.metrics.{name}: expected a number, got {v!r}")
+    if kind == "state" and e.get("state") not in STATES:
+        problems.append(f"state.state: {e.get('state')!r} is not one of {', '.join(STATES)}")
+    if kind == "log" and e.get("level") not in LOG_LEVELS:
+        problems.append(f"log.level: {e.get('level')!r} is not one of {', '.join(LOG_LEVELS)}")
+    return problems
