@@ -1,0 +1,143 @@
+import type { DistillConfig, Stage } from '../../core/schema/index.ts';
+import type { TelemetryEventBody } from '../../core/telemetry.ts';
+import { lrAt, temperatureAt } from '../../core/schedules.ts';
+import type { FileSource } from '../../core/files.ts';
+import { loadDataset, collate, type Example } from '../../core/dataset.ts';
+import type { Tokenizer } from '../../core/tokenizer.ts';
+import { rng } from '../../core/random.ts';
+import type { Runtime } from '../runtime.ts';
+import type { Decoder } from '../model/decoder.ts';
+import { LoraAdapters } from '../model/lora.ts';
+import { DistillStep, type LossSettings } from './distill-step.ts';
+import { checkpointFiles, type CheckpointFiles } from '../model/save.ts';
+
+export interface TrainerHooks {
+  emit(event: TelemetryEventBody): void;
+  /** Persists a checkpoint; returns where it went. */
+  saveCheckpoint?(step: number, files: CheckpointFiles): Promise<string>;
+  /** Polled between steps: 'stop' ends the run after a checkpoint; 'pause' waits. */
+  control?(): 'run' | 'pause' | 'stop';
+}
+
+/** Consecutive non-finite steps after which the run stops (the last good weights are kept). */
+const MAX_BAD_STEPS = 3;
+
+/**
+ * The distillation recipe on the engine: stages in order, each with its data, loss and stop rule;
+ * AdamW with warm-up and decay over all stages' steps; telemetry per step; checkpoints every N steps.
+ */
+export async function runDistill(
+  rt: Runtime,
+  config: DistillConfig,
+  models: { student: Decoder; teacher: Decoder | null; tokenizer: Tokenizer; logitVocab: number },
+  files: FileSource,
+  hooks: TrainerHooks,
+): Promise<{ steps: number; stopped: boolean }> {
+  const { student, teacher, tokenizer, logitVocab } = models;
+  if (config.lora) {
+    student.lora = LoraAdapters.create(rt, student.spec, config.lora, config.seed);
+  }
+  const params = student.lora ? student.lora.parameters() : [...student.weights.values()];
+  const o = config.optimizer;
+  const step = new DistillStep(rt, student, teacher, params, logitVocab, {
+    beta1: o.betas[0], beta2: o.betas[1], eps: o.eps, weightDecay: o.weightDecay, maxGradNorm: o.gradClip,
+  });
+  const totalSteps = config.stages.reduce((n: number, s: Stage) => n + s.stop.steps, 0);
+  let global = 0;
+  let bad = 0;
+  let stopped = false;
+  const rand = rng(config.seed);
+  hooks.emit({ type: 'state', state: 'running' });
+  try {
+    for (const [si, stage] of config.stages.entries()) {
+      const data = await loadDataset(files, tokenizer, {
+        path: stage.data.path, format: stage.data.format,
+        maxSeqLen: stage.data.maxSeqLen, truncation: stage.data.truncation, packing: stage.data.packing,
+      });
+      if (data.examples.length === 0) throw new Error(`${stage.data.path}: no trainable examples (stage "${stage.name}")`);
+      hooks.emit({ type: 'log', level: 'info', message: `stage ${si + 1}/${config.stages.length} "${stage.name}": ${data.examples.length} examples from ${stage.data.path} (hash ${data.hash})` });
+      const order = shuffled(data.examples.length, rand);
+      let cursor = 0;
+      const nextBatch = (): Example[] => {
+        const out: Example[] = [];
+        for (let i = 0; i < config.batch.microBatch; i++) {
+          if (cursor === order.length) cursor = 0;
+          out.push(data.examples[order[cursor++]]);
+        }
+        return out;
+      };
+      for (let s = 0; s < stage.stop.steps; s++) {
+        let ctl = hooks.control?.() ?? 'run';
+        if (ctl === 'pause') {
+          hooks.emit({ type: 'state', state: 'paused' });
+          while (ctl === 'pause') {
+            await new Promise((r) => setTimeout(r, 100));
+            ctl = hooks.control?.() ?? 'run';
+          }
+          if (ctl === 'run') hooks.emit({ type: 'state', state: 'running' });
+        }
+        if (ctl === 'stop') {
+          stopped = true;
+          break;
+        }
+        const t0 = performance.now();
+        const temperature = temperatureAt(stage.loss.temperature, s, stage.stop.steps);
+        const loss = lossSettings(stage, temperature, teacher !== null);
+        const micros = Array.from({ length: config.batch.gradAccumulation }, () => collate(nextBatch(), { padId: tokenizer.padId ?? 0 }));
+        const count = micros.reduce((n, b) => n + b.labels.filter((l) => l >= 0).length, 0);
+        for (const b of micros) step.micro({ ids: b.ids, labels: b.labels, B: b.size, T: b.seqLen }, loss, Math.max(1, count));
+        const lr = lrAt(o, global, totalSteps) * (stage.lr ?? 1) ;
+        const st = await step.apply(lr);
+        global++;
+        const seconds = (performance.now() - t0) / 1000;
+        if (st.skipped || !Number.isFinite(st.loss)) {
+          bad++;
+          hooks.emit({ type: 'error', message: `step ${global}: non-finite loss or gradient (loss ${st.loss}); update skipped, weights unchanged`, where: `stage ${stage.name}`, recoverable: bad < MAX_BAD_STEPS });
+          if (bad >= MAX_BAD_STEPS) throw new Error(`stopped after ${bad} consecutive non-finite steps; the last good weights are kept`);
+          continue;
+        }
+        bad = 0;
+        hooks.emit({
+          type: 'step', step: global, stage: si, loss: st.loss,
+          metrics: { soft: st.soft, hard: st.hard, temperature, lr, grad_norm: st.gradNorm, tokens_per_s: st.tokens / seconds },
+        });
+        if (hooks.saveCheckpoint && config.checkpoint.everySteps > 0 && global % config.checkpoint.everySteps === 0) {
+          await checkpoint(global);
+        }
+      }
+      if (stopped) break;
+    }
+    if (hooks.saveCheckpoint) await checkpoint(global);
+    hooks.emit({ type: 'state', state: stopped ? 'stopped' : 'finished' });
+    return { steps: global, stopped };
+  } finally {
+    step.dispose();
+  }
+
+  async function checkpoint(at: number): Promise<void> {
+    const filesOut = await checkpointFiles(student, { 'run_manifest.json': JSON.stringify({ spec: config, step: at, seed: config.seed }, null, 2) });
+    const path = await hooks.saveCheckpoint!(at, filesOut);
+    hooks.emit({ type: 'checkpoint', step: at, path });
+  }
+}
+
+function lossSettings(stage: Stage, temperature: number, haveTeacher: boolean): LossSettings {
+  const l = stage.loss;
+  const soft = haveTeacher && l.divergence !== 'none' && l.teacherTargets === 'online';
+  return {
+    divergence: soft ? l.divergence : 'forward-kl',
+    alpha: soft ? l.alpha : 0,
+    temperature,
+    beta: l.beta,
+    lambda: l.lambda,
+  } as LossSettings;
+}
+
+function shuffled(n: number, rand: () => number): number[] {
+  const a = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [a[i], a[j]] = [a[j], a[i]];
+  }
+  return a;
+}

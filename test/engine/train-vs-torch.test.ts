@@ -1,0 +1,76 @@
+import { describe, expect, it } from 'vitest';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gpu } from '../helpers/gpu.ts';
+import { relErr } from '../helpers/numeric.ts';
+import { makeTiny, tempDir, torchModule } from '../helpers/torch-worker.ts';
+import { NodeFileSource } from '../../src/cli/node-files.ts';
+import { SafetensorsFile } from '../../src/core/safetensors.ts';
+import { loadWeights } from '../../src/engine/model/weights.ts';
+import { Decoder } from '../../src/engine/model/decoder.ts';
+import { DistillStep } from '../../src/engine/train/distill-step.ts';
+
+const files = new NodeFileSource();
+
+/** Rows of ids; HF labels (−100 = not counted, shifted inside torch); our labels are next-token targets. */
+const ROWS = [
+  [5, 9, 33, 71, 12, 4, 90, 17],
+  [8, 61, 2, 14, 14, 3, 55, 100],
+];
+const PROMPT = 3; // the first 3 tokens of each row are prompt: not counted
+
+function hfLabels(): number[][] {
+  return ROWS.map((r) => r.map((id, t) => (t < PROMPT ? -100 : id)));
+}
+
+function engineBatch() {
+  const T = ROWS[0].length;
+  const ids = Int32Array.from(ROWS.flat());
+  const labels = new Int32Array(ids.length).fill(-1);
+  ROWS.forEach((r, b) => {
+    for (let t = 0; t + 1 < T; t++) if (t + 1 >= PROMPT) labels[b * T + t] = r[t + 1];
+  });
+  return { ids, labels, B: ROWS.length, T, count: labels.filter((l) => l >= 0).length };
+}
+
+describe('one distillation training step vs the torch worker (fp32)', () => {
+  for (const divergence of ['forward-kl', 'reverse-kl', 'gjsd', 'tvd'] as const) {
+    it(`${divergence}, α=0.6, T=2: loss and every updated weight ≤ 1e-4 relative`, async () => {
+      const rt = await gpu();
+      const teacherDir = makeTiny('qwen2', 11);
+      const studentDir = makeTiny('qwen2', 12);
+      const work = tempDir();
+      const loss = { divergence, alpha: 0.6, temperature: 2.0, beta: 0.3, skew: 0.1 };
+      const optimizer = { lr: 1e-2, betas: [0.9, 0.999], eps: 1e-8, weight_decay: 0.01 };
+      writeFileSync(join(work, 'batch.json'), JSON.stringify({ input_ids: ROWS, labels: hfLabels() }));
+      writeFileSync(join(work, 'config.json'), JSON.stringify({ loss, teacher: teacherDir, optimizer, max_grad_norm: 1.0 }));
+      torchModule('reference', ['train-step', '--model', studentDir, '--batch', join(work, 'batch.json'), '--config', join(work, 'config.json'), '--out', join(work, 'out')]);
+      const ref = JSON.parse(readFileSync(join(work, 'out', 'loss.json'), 'utf8')) as { total: number; soft: number; hard: number; grad_norm: number };
+      const updated = SafetensorsFile.fromBytes(new Uint8Array(readFileSync(join(work, 'out', 'model.safetensors'))));
+
+      const teacher = new Decoder(rt, await loadWeights(rt, files, teacherDir));
+      const student = new Decoder(rt, await loadWeights(rt, files, studentDir));
+      const params = [...student.weights.values()];
+      const step = new DistillStep(rt, student, teacher, params, student.spec.vocabSize, {
+        beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, maxGradNorm: 1.0,
+      });
+      const b = engineBatch();
+      step.micro(b, { divergence, alpha: loss.alpha, temperature: loss.temperature, beta: loss.beta, lambda: loss.skew }, b.count);
+      const stats = await step.apply(optimizer.lr);
+      console.log(`${divergence}: loss engine ${stats.loss.toFixed(6)} torch ${ref.total.toFixed(6)}; grad norm ${stats.gradNorm.toFixed(5)} vs ${ref.grad_norm.toFixed(5)}`);
+      expect(Math.abs(stats.loss - ref.total) / Math.abs(ref.total)).toBeLessThan(1e-4);
+      expect(Math.abs(stats.soft - ref.soft) / Math.max(1e-6, Math.abs(ref.soft))).toBeLessThan(1e-4);
+      expect(Math.abs(stats.gradNorm - ref.grad_norm) / ref.grad_norm).toBeLessThan(1e-3);
+      let worst = { name: '', rel: 0 };
+      for (const [name, t] of student.weights) {
+        const { rel } = relErr(await rt.readF32(t), await updated.float32(name));
+        if (rel > worst.rel) worst = { name, rel };
+      }
+      console.log(`${divergence}: worst updated weight ${worst.name} rel ${worst.rel.toExponential(2)}`);
+      expect(worst.rel).toBeLessThan(1e-4);
+      step.dispose();
+      teacher.dispose();
+      student.dispose();
+    });
+  }
+});
