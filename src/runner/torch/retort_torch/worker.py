@@ -12,7 +12,7 @@ import json
 import os
 import sys
 import traceback
-from typing import List, Optional
+from typing import List, Optional, TextIO
 
 from . import protocol as P
 from .config import ConfigError
@@ -28,21 +28,30 @@ BAD_INPUT = (SpecError, DataError, ConfigError, SafetensorsError, TokenizerError
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    # stdout belongs to the protocol: anything printed by accident goes to stderr instead
+    events_out = sys.stdout
+    sys.stdout = sys.stderr
+    try:
+        return run(argv, events_out, interactive=True)
+    finally:
+        sys.stdout = events_out
+
+
+def run(argv: Optional[List[str]], events_out: TextIO, interactive: bool = False) -> int:
+    """Run one job, events to `events_out`. `interactive` (the real process) also obeys stdin control
+    lines and SIGTERM; tests call this in-process without them."""
     ap = argparse.ArgumentParser(prog="python3 -m retort_torch.worker", description="Retort torch worker: run one job.")
     ap.add_argument("--job", required=True, help="job folder holding spec.json (and data/, checkpoints/)")
     ap.add_argument("--resume", default=None, help="checkpoint folder to continue from (distill)")
     ap.add_argument("--fsdp", action="store_true", help="shard the student with FSDP under torchrun (big students)")
     args = ap.parse_args(argv)
-
-    # stdout belongs to the protocol: anything printed by accident goes to stderr instead
-    events_out = sys.stdout
-    sys.stdout = sys.stderr
     env = init_distributed()
     out = Emitter(events_out, enabled=env.is_main)
     control = Control(on_bad_line=lambda m: out.log(m, "warn"))
-    control.install_sigterm()
-    if env.is_main:
-        control.listen()
+    if interactive:
+        control.install_sigterm()
+        if env.is_main:
+            control.listen()
     try:
         return _run(args, env, out, control)
     finally:
