@@ -40,6 +40,13 @@ stdout: one JSON object per line, a TelemetryEvent (src/core/telemetry.ts) WITHO
 which the runner stamps. Nothing else is printed on stdout; logs go to stderr. Only rank 0 of a
 torchrun job writes events.
 
+Steps: a `step` event's `step` is the 0-based index of the optimizer step over the whole job and
+its `stage` the index into spec.stages (telemetry.ts); `eval` and `sample` carry the index of the
+step just taken. A checkpoint's `step` (and its folder step-N) counts the steps completed, which is
+the index of the step a resumed run takes next. Metrics: step {soft, hard, temperature, lr, grad_norm,
+tokens_per_s, tokens (job total), loss_tokens (this step), step_ms, hidden?, attention?}; eval
+{eval_loss, soft, hard, temperature}.
+
 stdin: control lines {"control": "pause" | "resume" | "stop"}. SIGTERM means stop. On stop the
 worker writes a checkpoint, emits its `checkpoint` event, then `state: stopped`, and exits 0.
 Pause is cooperative: the worker finishes the current optimizer step, emits `state: paused` and
@@ -99,18 +106,19 @@ CONTROLS = ("pause", "resume", "stop")
 EVENT_TYPES = ("step", "eval", "sample", "checkpoint", "log", "error", "state", "progress")
 STATES = ("queued", "running", "paused", "stopped", "finished", "failed")
 LOG_LEVELS = ("debug", "info", "warn", "error")
-# Conventional metric names (telemetry.ts lists the same).
-METRICS = ("soft", "hard", "temperature", "lr", "grad_norm", "tokens_per_s", "tokens", "hidden", "attention",
-           "reward", "kl", "eval_loss", "accuracy", "pass_at_1")
+# Conventional metric names (METRICS in telemetry.ts); the worker adds loss_tokens (completion tokens
+# in this step), pass_at_1 and the generation settings of eval results.
+METRICS = ("soft", "hard", "kl", "hidden", "attention", "temperature", "lr", "grad_norm", "tokens_per_s", "tokens",
+           "reward", "accuracy", "eval_loss", "step_ms")
 
 Event = Dict[str, Any]
 
 
-def step_event(step: int, stage: str, loss: float, metrics: Dict[str, float]) -> Event:
+def step_event(step: int, stage: int, loss: float, metrics: Dict[str, float]) -> Event:
     return {"type": "step", "step": step, "stage": stage, "loss": loss, "metrics": metrics}
 
 
-def eval_event(step: int, stage: str, metrics: Dict[str, float]) -> Event:
+def eval_event(step: int, stage: int, metrics: Dict[str, float]) -> Event:
     return {"type": "eval", "step": step, "stage": stage, "metrics": metrics}
 
 
@@ -151,14 +159,14 @@ def check_event(e: Event) -> List[str]:
     """Problems with an event's shape (empty when well-formed); the tests hold every line to it."""
     kind = e.get("type")
     need = {
-        "step": {"step": int, "stage": str, "loss": float, "metrics": dict},
-        "eval": {"step": int, "stage": str, "metrics": dict},
+        "step": {"step": int, "stage": int, "loss": float, "metrics": dict},
+        "eval": {"step": int, "stage": int, "metrics": dict},
         "sample": {"step": int, "prompt": str, "output": str, "source": str},
         "checkpoint": {"step": int, "path": str},
         "log": {"level": str, "message": str},
         "error": {"message": str, "recoverable": bool},
         "state": {"state": str},
-        "progress": {"done": int, "total": int, "what": str},
+        "progress": {"done": float, "total": float, "what": str},
     }.get(kind)  # type: ignore[arg-type]
     if need is None:
         return [f"type {kind!r} is not one of {', '.join(EVENT_TYPES)}"]

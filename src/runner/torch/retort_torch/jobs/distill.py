@@ -38,7 +38,7 @@ from ..losses import HeadLogits, HiddenProjection, LossConfig, SparseTargets, at
 from ..model import (ADAPTER_WEIGHTS, CausalLM, DecoderLayer, apply_lora, as_dtype, autocast, base_state_dict,
                      load_model, save_lora, save_model)
 from ..qat import apply_qat
-from ..schedules import lr_factor, temperature_at
+from ..schedules import lr_at, temperature_at
 from ..spec import DistillSpec, SpecError, Stage
 from ..tokenizer import eos_ids, load_detokenizer, tokenizer_fingerprint, tokenizer_size
 from .common import compute_dtype, load_frozen, resolve, rng_state, seed_everything, set_rng_state, stored_dtype
@@ -62,7 +62,8 @@ class Diverged(Exception):
 @dataclass
 class Progress:
     """Everything the loop counts; saved in trainer_state.pt."""
-    step: int = 0  # optimizer steps taken (skipped bad steps included), over all stages
+    step: int = 0  # optimizer steps taken (skipped bad steps included), over all stages = next step's index
+    tokens: int = 0  # real (non-padding) tokens fed, all ranks, whole job
     stage: int = 0
     stage_step: int = 0
     stage_tokens: int = 0
@@ -357,12 +358,12 @@ class DistillJob:
             rows = plan.step_rows(self.spec.micro_batch, self.spec.grad_accumulation, self.env.rank, self.env.world)
             metrics = self._optimizer_step(stage, [[data.train[r] for r in mb] for mb in rows])
             p.cursors[index] = plan.state()
+            if metrics is not None:
+                self.out.emit(P.step_event(p.step, index, metrics.pop("loss"), metrics))
             p.step += 1
             p.stage_step += 1
-            if metrics is not None:
-                self.out.emit(P.step_event(p.step, stage.name, metrics.pop("loss"), metrics))
             if self.spec.eval_every and p.step % self.spec.eval_every == 0 and data.eval:
-                self._evaluate(stage, data)
+                self._evaluate(index, data)
             if self.spec.checkpoint_every and p.step % self.spec.checkpoint_every == 0:
                 self.save()
         if self._stage_over(stage):
@@ -403,7 +404,7 @@ class DistillJob:
         p, o = self.progress, self.spec.optimizer
         started = time.perf_counter()
         temperature = temperature_at(stage.loss.temperature, p.stage_step, stage.stop.steps)
-        lr = (stage.lr or o.lr) * lr_factor(o.schedule, p.step, self.total_steps)
+        lr = lr_at(stage.lr or o.lr, o.schedule, p.step, self.total_steps)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         batches = [collate(rows) for rows in micro]
@@ -435,7 +436,7 @@ class DistillJob:
         if not finite:
             self.optimizer.zero_grad(set_to_none=True)
             p.bad_steps += 1
-            where = f"step {p.step + 1}, stage '{stage.name}'"
+            where = f"step {p.step}, stage '{stage.name}'"
             self.out.error(f"non-finite loss or gradient (loss {sums['loss']}, grad norm {norm}); step skipped "
                            f"({p.bad_steps} in a row, limit {self.spec.max_bad_steps})", recoverable=True, where=where)
             if p.bad_steps >= self.spec.max_bad_steps:
@@ -444,14 +445,17 @@ class DistillJob:
                 raise Diverged(f"{p.bad_steps} consecutive non-finite steps (limit {self.spec.max_bad_steps}); "
                                f"training stopped, the last good checkpoint is {kept}", where)
             p.stage_tokens += int(real)
+            p.tokens += int(real)
             return None
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         p.bad_steps = 0
         p.stage_tokens += int(real)
+        p.tokens += int(real)
         elapsed = max(time.perf_counter() - started, 1e-9)
         metrics = {"loss": sums["loss"], "soft": sums["soft"], "hard": sums["hard"], "temperature": temperature, "lr": lr,
-                   "grad_norm": norm, "tokens_per_s": real / elapsed, "tokens": counted}
+                   "grad_norm": norm, "tokens_per_s": real / elapsed, "tokens": float(p.tokens),
+                   "loss_tokens": counted, "step_ms": elapsed * 1000}
         if stage.loss.hidden is not None:
             metrics["hidden"] = sums["hidden"]
         if stage.loss.attention is not None:
@@ -518,10 +522,10 @@ class DistillJob:
     # ---- evaluation -------------------------------------------------------------------------------
 
     @torch.no_grad()
-    def _evaluate(self, stage: Stage, data: StageData) -> None:
+    def _evaluate(self, index: int, data: StageData) -> None:
         """Loss on the eval rows at the current temperature (eval_loss), emitted as an eval event;
         updates the early-stopping counters."""
-        p = self.progress
+        p, stage = self.progress, self.spec.stages[index]
         temperature = temperature_at(stage.loss.temperature, max(0, p.stage_step - 1), stage.stop.steps)
         cfg = self._loss_config(stage, temperature)
         if stage.loss.teacher_targets == "offline-topk" and data.eval[0].topk_ids is None:
@@ -540,9 +544,8 @@ class DistillJob:
             totals[3] += n
         totals = D.all_sum(self.env, totals)
         n = max(totals[3], 1.0)
-        metrics = {"eval_loss": totals[0] / n, "soft": totals[1] / n, "hard": totals[2] / n, "temperature": temperature,
-                   "tokens": totals[3]}
-        self.out.emit(P.eval_event(p.step, stage.name, metrics))
+        metrics = {"eval_loss": totals[0] / n, "soft": totals[1] / n, "hard": totals[2] / n, "temperature": temperature}
+        self.out.emit(P.eval_event(p.step - 1, index, metrics))
         if self.env.is_main and self.detok is not None and not self.fsdp:
             self._sample(data.eval[0])
         self.model.train()
@@ -560,7 +563,7 @@ class DistillJob:
         with autocast(self.device, self.amp):
             out = generate(model, prompt, SAMPLE_NEW_TOKENS, eos_token_ids=self.eos)  # type: ignore[arg-type]
         text = self.detok.decode(out[0, prompt.shape[1]:].tolist())
-        self.out.emit(P.sample_event(self.progress.step, self.detok.decode(row.ids[:first + 1]), text, "student"))
+        self.out.emit(P.sample_event(self.progress.step - 1, self.detok.decode(row.ids[:first + 1]), text, "student"))
 
     def _export_output(self) -> None:
         """Copy the final model (not the trainer state) to output.dir when the spec names one."""
@@ -576,7 +579,7 @@ class DistillJob:
 
 
 def _next_stage(p: Progress, index: int) -> Progress:
-    return Progress(step=p.step, stage=index, stage_step=0, stage_tokens=0, bad_steps=p.bad_steps,
+    return Progress(step=p.step, tokens=p.tokens, stage=index, stage_step=0, stage_tokens=0, bad_steps=p.bad_steps,
                     cursors=p.cursors, last_checkpoint=p.last_checkpoint)
 
 
