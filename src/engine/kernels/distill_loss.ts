@@ -1,5 +1,6 @@
 import source from './distill_loss.wgsl?raw';
 import totalsSource from './distill_loss_totals.wgsl?raw';
+import commonSource from './distill_loss_common.wgsl?raw';
 import { defineKernel } from '../kernel.ts';
 import type { Runtime } from '../runtime.ts';
 import type { Tensor } from '../tensor.ts';
@@ -21,14 +22,14 @@ export interface RowLossConfig {
   lambda?: number;
 }
 
-/** Keep in step with the KIND_* constants of distill_loss.wgsl and sparse_loss.wgsl. */
+/** Keep in step with the KIND_* constants of distill_loss_common.wgsl. */
 export const KIND: Readonly<Record<DivergenceKind, number>> = {
   'forward-kl': 0, 'reverse-kl': 1, gjsd: 2, 'skew-kl': 3, 'skew-reverse-kl': 4, tvd: 5,
 };
 
 const ROW = defineKernel({
   name: 'distill_loss',
-  source,
+  source: commonSource + source,
   bindings: [
     { name: 'zs', access: 'read_write', type: 'f32' },
     { name: 'zt', access: 'read', type: 'f32' },
