@@ -1,29 +1,33 @@
 """The runner <-> torch worker wire format, mirrored from `src/runner/protocol.ts` (the Node side).
 Change both files together.
 
-Command lines (PYTHONPATH=src/runner/torch, cwd = the runner's workspace; relative paths in a spec
-are resolved against the cwd):
-    python3 -m retort_torch.worker --job JOB_DIR [--resume CHECKPOINT_DIR]
-    torchrun --nproc_per_node N -m retort_torch.worker --job JOB_DIR [--resume ...]   (distill only)
-    python3 -m retort_torch.serve [--model DIR ...]                                    (long-lived)
+Command lines (cwd = the runner's workspace, relative spec paths resolve against it;
+PYTHONPATH = src/runner/torch; CUDA_VISIBLE_DEVICES = the job's GPUs):
+    PY -m retort_torch.worker --job JOB_DIR [--resume CHECKPOINT_DIR] [--fsdp]
+    torchrun --standalone --nproc_per_node N -m retort_torch.worker --job JOB_DIR [...]   (distill)
+    PY -m retort_torch.serve [--model NAME=DIR ...]      (long-lived; models usually arrive as `load`)
+Beyond one node, hand the job folder and this command line to the cluster's scheduler.
 
 Job folder (WORKSPACE/jobs/<id>/):
     spec.json                   the JobSpec (src/core/schema), as the runner validated it
     data/                       written by the runner BEFORE it starts the worker: datasets tokenized
-                                by the shared TypeScript code (src/core/dataset.ts), one file per use:
+                                by the shared TypeScript code (src/runner/prepare-data.ts):
       stage-<i>.jsonl             distill: stage i's training rows            (TokenRow, below)
       eval.jsonl                  distill: `eval.dataset` rows                 (TokenRow)
       prompts.jsonl               teacher-generate (local source) and eval:    (PromptRow, below)
     checkpoints/step-N/         HF layout (config.json, model.safetensors, tokenizer files,
                                 generation_config.json) or PEFT layout (adapter_config.json,
                                 adapter_model.safetensors); plus trainer_state.pt and manifest.json
+                                (resolved spec, seed, data hashes, code version, step, stage, time)
     checkpoints/.tmp-step-N/    where step-N is written before one os.rename (atomic)
     result.json                 the job's final metrics (eval, teacher-generate report)
+A restarted job gets `--resume` = the newest complete checkpoints/step-N/.
 
-TokenRow (one JSON object per line; what `Example` in dataset.ts holds):
+TokenRow (one JSON object per line; an `Example` of dataset.ts):
     {"ids": [int × T],           token ids
      "labels": [int × T],         labels[t] = the token trained on after position t, −1 = not trained
      "doc_starts": [int],         optional (packing): offsets where documents start; positions restart
+                                  and each document attends only to itself
      "teacher_topk": [{"ids": [int × k], "logprobs": [float × k]}, …],
                                   optional (offline top-k): ONE ENTRY PER LABEL ≠ −1, in order, the
                                   teacher's top-k at T = 1 for that label (same rule as the raw JSONL)
@@ -31,44 +35,50 @@ TokenRow (one JSON object per line; what `Example` in dataset.ts holds):
      "line": int}                 optional: source line in the user's JSONL, for error messages
 PromptRow:
     {"ids": [int],                the prompt, chat template and generation prompt applied
-     "answer": str,               optional reference answer (answer check, eval)
+     "answer": str,               optional reference answer (answer check, eval); else the boxed value
+                                  of a trailing assistant message in "messages"
      "difficulty": float,         optional
      "line": int,                 optional source line
-     "messages" | "prompt": …}    optional: the original record, copied into generated traces
+     "messages" | "prompt": …}    the original record (a trailing assistant turn is dropped when the
+                                  worker writes traces); required by local teacher-generate
 
 stdout: one JSON object per line, a TelemetryEvent (src/core/telemetry.ts) WITHOUT job/seq/time,
-which the runner stamps. Nothing else is printed on stdout; logs go to stderr. Only rank 0 of a
-torchrun job writes events.
+which the runner stamps. Nothing else is printed on stdout; logs and tracebacks go to stderr. Only
+rank 0 of a torchrun job writes events.
 
 Steps: a `step` event's `step` is the 0-based index of the optimizer step over the whole job and
 its `stage` the index into spec.stages (telemetry.ts); `eval` and `sample` carry the index of the
 step just taken. A checkpoint's `step` (and its folder step-N) counts the steps completed, which is
 the index of the step a resumed run takes next. Metrics: step {soft, hard, temperature, lr, grad_norm,
-tokens_per_s, tokens (job total), loss_tokens (this step), step_ms, hidden?, attention?}; eval
-{eval_loss, soft, hard, temperature}.
+tokens_per_s, tokens (job total), loss_tokens (this step), step_ms, hidden?, attention?}; distill eval
+{eval_loss, soft, hard, temperature}; eval job {accuracy, pass_at_1, problems, samples, correct,
+no_answer, temperature, top_p, max_new_tokens, n, seed}.
 
 stdin: control lines {"control": "pause" | "resume" | "stop"}. SIGTERM means stop. On stop the
 worker writes a checkpoint, emits its `checkpoint` event, then `state: stopped`, and exits 0.
 Pause is cooperative: the worker finishes the current optimizer step, emits `state: paused` and
-waits; resume emits `state: running`.
+waits; resume emits `state: running`. teacher-generate and eval stop by writing what they have.
 
 Exit codes: 0 finished or stopped; 1 failed (an `error` event with recoverable false came first);
 2 the spec or a data file is invalid (an `error` event names the field or file:line).
 
-Serve worker: stdin request lines, stdout response lines, matched by `id` (see serve.py):
-    {"id", "op": "info"}                              -> {"id", "ok": true, "models": [ModelInfo]}
-    {"id", "op": "load", "name", "path", "dtype"?}    -> {"id", "ok": true, "model": ModelInfo}
-    {"id", "op": "unload", "name"}                    -> {"id", "ok": true}
-    {"id", "op": "generate", "model", "ids", "sampling": {temperature, topP, topK,
-         repetitionPenalty, maxNewTokens, seed, stop?}, "logprobs"?: k}
-                                                      -> {"id", "token": {"id", "text", "logprob"?,
-                                                           "top"?: [{"id","text","logprob"}]}, "done": false} × n
-                                                         then {"id", "done": true, "ids", "text",
-                                                           "finish": "stop"|"length", "stats": {...}}
+Serve worker (serve.py; ServeRequest / ServeResponse in protocol.ts): request lines on stdin,
+response lines on stdout, matched by the numeric `id`; requests may overlap (a generation streams
+while other requests are answered between its tokens).
+    {"id", "op": "info"}                                   -> {"id", "ok": true, "models": [ModelInfo]}
+    {"id", "op": "load", "name", "path", "dtype"?, "adapter"?}
+                                                           -> {"id", "ok": true, "model": ModelInfo}
+    {"id", "op": "unload", "name"}                         -> {"id", "ok": true}
+    {"id", "op": "generate", "model", "ids", "sampling": {temperature, topP, topK, repetitionPenalty,
+         maxNewTokens, seed?, stop?}, "logprobs"?: k}      -> {"id", "done": false, "token": {"id", "text",
+                                                               "logprob"?, "top"?: [{"id", "text", "logprob"}]}} × n
+                                                              then {"id", "done": true, "ids", "text",
+                                                               "finish": "eos"|"stop"|"length"|"cancelled",
+                                                               "stats": {promptTokens, newTokens, tokensPerS}}
     {"id", "op": "probe", "teacher", "student", "ids", "positions"?, "temperatures", "topK"}
-                                                      -> {"id", "ok": true, "result": ProbeResult}
-    {"id", "op": "cancel", "target": id}              -> the target's stream ends with finish "cancelled"
-    any failure                                       -> {"id", "ok": false, "error": message}
+                                                           -> {"id", "ok": true, "result": ProbeResult}
+    {"id", "op": "cancel", "target"}                       -> the target's stream ends with finish "cancelled"
+    any failure                                            -> {"id", "ok": false, "error": message}
 """
 from __future__ import annotations
 
@@ -95,7 +105,14 @@ def stage_data_file(stage_index: int) -> str:
 
 
 EVAL_DATA_FILE = f"{DATA_DIR}/eval.jsonl"
+WORKER_MODULE = "retort_torch.worker"
+SERVE_MODULE = "retort_torch.serve"
 PROMPTS_FILE = f"{DATA_DIR}/prompts.jsonl"
+
+# ---- serve worker --------------------------------------------------------------------------------
+
+SERVE_OPS = ("info", "load", "unload", "generate", "probe", "cancel")
+FINISH_REASONS = ("eos", "stop", "length", "cancelled")
 
 # ---- stdin control --------------------------------------------------------------------------------
 

@@ -56,6 +56,8 @@ def _record(obj: Dict[str, Any], where: str, required: bool = True) -> Dict[str,
         for i, m in enumerate(obj["messages"]):
             if not isinstance(m, dict) or not isinstance(m.get("role"), str) or not isinstance(m.get("content"), str):
                 raise DataError(f"{where}: field 'messages[{i}]': expected {{\"role\", \"content\"}} strings")
+        if not prompt_messages({"messages": obj["messages"]}):
+            raise DataError(f"{where}: field 'messages': no message before the assistant turn")
         return {"messages": obj["messages"]}
     if isinstance(obj.get("prompt"), str):
         return {"prompt": obj["prompt"]}
@@ -65,9 +67,11 @@ def _record(obj: Dict[str, Any], where: str, required: bool = True) -> Dict[str,
 
 
 def _answer(obj: Dict[str, Any], where: str) -> Optional[str]:
+    """`answer`, else a trailing assistant message (its boxed value is what check_answer compares)."""
     a = obj.get("answer")
     if a is None:
-        return None
+        last = _trailing_assistant(obj)
+        return None if last is None else last["content"]
     if isinstance(a, (int, float)) and not isinstance(a, bool):
         return str(a)
     if not isinstance(a, str):
@@ -108,13 +112,29 @@ def load_prompts(path: str, shown: str, tokenized: bool, vocab: int = 0) -> Prom
     return out
 
 
+def _trailing_assistant(obj: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    msgs = obj.get("messages")
+    if isinstance(msgs, list) and msgs and isinstance(msgs[-1], dict) and msgs[-1].get("role") == "assistant" \
+            and isinstance(msgs[-1].get("content"), str):
+        return msgs[-1]
+    return None
+
+
+def prompt_messages(record: Dict[str, Any]) -> List[Dict[str, str]]:
+    """The conversation up to the turn the teacher writes: a trailing assistant turn is dropped."""
+    if "prompt" in record:
+        return [{"role": "user", "content": record["prompt"]}]
+    msgs = list(record["messages"])
+    return msgs[:-1] if msgs and msgs[-1]["role"] == "assistant" else msgs
+
+
 def _prompt_text(record: Dict[str, Any], fallback: str = "") -> str:
     if not record:
         return fallback
     if "prompt" in record:
         return record["prompt"]
-    users = [m["content"] for m in record["messages"] if m["role"] == "user"]
-    return users[-1] if users else record["messages"][-1]["content"]
+    users = [m["content"] for m in prompt_messages(record) if m["role"] == "user"]
+    return users[-1] if users else record["messages"][0]["content"]
 
 
 # ---- sources ------------------------------------------------------------------------------------------
@@ -170,8 +190,7 @@ def _generate_openai(spec: TeacherGenerateSpec, out: Emitter, control: Control) 
     lock = threading.Lock()
 
     def one(p: int, k: int) -> Sample:
-        rec = prompts.records[p]
-        messages = rec["messages"] if "messages" in rec else [{"role": "user", "content": rec["prompt"]}]
+        messages = prompt_messages(prompts.records[p])
         try:
             c = client.complete(messages, s.temperature, s.top_p, s.max_new_tokens, seed=s.seed + p * 1009 + k,
                                 top_k=s.top_k, logprobs=spec.logprobs_top_k)
@@ -255,7 +274,7 @@ def run(spec: TeacherGenerateSpec, job_dir: str, out: Emitter, control: Control)
 def _output_record(sample: Sample, prompts: PromptSet, difficulty: Dict[int, float]) -> Dict[str, Any]:
     rec = prompts.records[sample.prompt]
     if "messages" in rec:
-        out: Dict[str, Any] = {"messages": list(rec["messages"]) + [{"role": "assistant", "content": sample.text}]}
+        out: Dict[str, Any] = {"messages": prompt_messages(rec) + [{"role": "assistant", "content": sample.text}]}
     else:
         out = {"prompt": rec["prompt"], "completion": sample.text}
     if prompts.answers[sample.prompt] is not None:
