@@ -1,151 +1,175 @@
-"""The answer checker — the Python mirror of src/core/answers.ts; both pass test/fixtures/answers.jsonl.
+"""The answer checker — a line-for-line mirror of src/core/answers.ts; both pass the shared fixture
+test/fixtures/answers.jsonl.
 
 Reasoning samples end `</think>` followed by the answer, whose final value is in `\\boxed{…}`.
-  extract_boxed(text)     the content of the last \\boxed{…} after the last </think>, else the last in
-                          the text; braces nest; None when there is none (or it never closes)
-  normalize_answer(s)     \\text{x}/\\mathrm{x} -> x, \\frac{a}{b} (\\dfrac, \\tfrac) -> a/b, drop $ and
-                          spacing commands, all whitespace, a trailing period, a leading +, thousands
-                          separators (1,000 -> 1000); numbers in canonical form (12.0 -> 12)
-  answers_equal(a, b)     normalized strings equal, or both numbers (integers, decimals, a/b) of equal
-                          exact value: 1/2 = \\frac{1}{2} = 0.5
-  check_answer(out, ref)  {correct, extracted, reason}; reason is 'match', 'mismatch' or 'no-box'
-  has_think_format(text)  one closed <think>…</think> section followed by a non-empty answer
+  extract_boxed(text)      the last complete \\boxed{…} after the last </think>, else the last anywhere;
+                           braces nest, \\{ and \\} are literal; None when there is none
+  normalize_answer(s)      canonical text (the rules are listed on the function)
+  numeric_value(s)         a normalized decimal (1e3 allowed) or integer fraction a/b, else None
+  check_answer(out, ref)   {correct, extracted, reason}: reason 'equal' | 'numeric' | 'different' | 'no-answer'
+  has_think_format(text)   at most one <think> (only whitespace before it), exactly one </think> after
+                           it, and a non-empty answer after that
+JS regex classes are ASCII (\\w, \\d), so the Python patterns use re.ASCII where they matter.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from fractions import Fraction
-from typing import Optional
+from typing import List, Optional, Tuple
 
-BOX = "\\boxed"
+THINK_OPEN = "<think>"
+THINK_CLOSE = "</think>"
+REASONS = ("equal", "numeric", "different", "no-answer")
 
 
-def _box_content(text: str, start: int) -> Optional[str]:
-    """Content of the box whose `\\boxed` starts at `start`, or None if it has no balanced braces."""
-    i = start + len(BOX)
-    while i < len(text) and text[i] == " ":
-        i += 1
-    if i >= len(text) or text[i] != "{":
-        return None
-    depth = 0
-    for j in range(i, len(text)):
-        c = text[j]
-        if c == "{":
+@dataclass
+class CheckResult:
+    correct: bool
+    extracted: Optional[str]  # the raw contents of the chosen \boxed{}, None when there is none
+    reason: str
+
+
+_BOXED = re.compile(r"\\boxed\s*\{")
+
+
+def _matching_brace(text: str, start: int) -> int:
+    """Index of the `}` closing the group that starts at `start` (just after its `{`), or −1."""
+    depth = 1
+    i = start
+    while i < len(text):
+        c = text[i]
+        if c == "\\":
+            i += 1  # skip the escaped character: \{ \} do not group
+        elif c == "{":
             depth += 1
         elif c == "}":
             depth -= 1
             if depth == 0:
-                return text[i + 1:j]
-    return None
+                return i
+        i += 1
+    return -1
 
 
-def _last_box(text: str) -> Optional[str]:
-    at = text.rfind(BOX)
-    while at >= 0:
-        content = _box_content(text, at)
-        if content is not None:
-            return content
-        at = text.rfind(BOX, 0, at)
-    return None
+def all_boxed(text: str) -> List[str]:
+    """Every complete \\boxed{…} in order; unterminated ones are skipped."""
+    found = []
+    pos = 0
+    while True:
+        m = _BOXED.search(text, pos)
+        if m is None:
+            return found
+        start = m.end()
+        end = _matching_brace(text, start)
+        if end >= 0:
+            found.append(text[start:end])
+            pos = end + 1
+        else:
+            pos = m.end()
+
+
+def _last_boxed(text: str) -> Optional[str]:
+    found = all_boxed(text)
+    return found[-1] if found else None
 
 
 def extract_boxed(text: str) -> Optional[str]:
-    end = text.rfind("</think>")
-    if end >= 0:
-        after = _last_box(text[end + len("</think>"):])
+    close = text.rfind(THINK_CLOSE)
+    if close >= 0:
+        after = _last_boxed(text[close + len(THINK_CLOSE):])
         if after is not None:
             return after
-    return _last_box(text)
+    return _last_boxed(text)
 
 
-_TEXT_CMD = re.compile(r"\\(?:text|textbf|mathrm|mathbf|operatorname)\s*\{([^{}]*)\}")
-_FRAC = re.compile(r"\\[dt]?frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
-_FRAC_SHORT = re.compile(r"\\[dt]?frac(\d)(\d)")
-_SPACING = re.compile(r"\\[,;:! ]|\\quad|\\qquad|\\left|\\right")
-_THOUSANDS = re.compile(r"^[-+]?\d{1,3}(,\d{3})+(\.\d+)?$")
-_NUMBER = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
+_TEXT_CMD = re.compile(r"\\(?:text|textbf|textrm|mathrm|mathbf)\s*\{([^{}]*)\}")
+_FRAC = re.compile(r"\\frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
+_FRAC_DIGITS = re.compile(r"\\frac\s*([0-9])\s*([0-9])")
+_PLAIN = re.compile(r"^[\w.]+$", re.ASCII)
+_THOUSANDS = re.compile(r"^[+-]?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]+)?$")
+_DECIMAL = re.compile(r"^-?([0-9]+\.?[0-9]*|\.[0-9]+)(e[+-]?[0-9]+)?$", re.IGNORECASE)
+_FRACTION = re.compile(r"^(-?)\(?([0-9]+)\)?/\(?([0-9]+)\)?$")
 
 
-def _as_number(s: str) -> Optional[Fraction]:
-    if _NUMBER.match(s):
-        try:
-            return Fraction(s)
-        except (ValueError, ZeroDivisionError):
-            return None
-    if s.count("/") == 1:
-        a, b = s.split("/")
-        a = a[1:-1] if a.startswith("(") and a.endswith(")") else a
-        b = b[1:-1] if b.startswith("(") and b.endswith(")") else b
-        if _NUMBER.match(a) and _NUMBER.match(b):
-            try:
-                return Fraction(a) / Fraction(b)
-            except (ValueError, ZeroDivisionError):
-                return None
-    return None
+def _fraction(m: "re.Match[str]") -> str:
+    a, b = m.group(1).strip(), m.group(2).strip()
+    return f"{a}/{b}" if _PLAIN.match(a) and _PLAIN.match(b) else f"({a})/({b})"
 
 
 def normalize_answer(s: str) -> str:
-    prev = None
-    while prev != s:  # nested \text{\frac{..}{..}} unwrap from the inside out
-        prev = s
-        s = _TEXT_CMD.sub(r"\1", s)
-        s = _FRAC.sub(r"\1/\2", s)
-        s = _FRAC_SHORT.sub(r"\1/\2", s)
-    s = _SPACING.sub("", s).replace("$", "")
-    s = re.sub(r"\s+", "", s)
-    s = s.rstrip(".")
-    if s.startswith("+"):
-        s = s[1:]
-    if _THOUSANDS.match(s):
-        s = s.replace(",", "")
-    n = _as_number(s) if _NUMBER.match(s) else None
-    if n is not None:
-        s = str(n.numerator) if n.denominator == 1 else _decimal(s)
-    return s
+    """In this order: \\text{x}/\\textbf{x}/\\mathrm{x} → x; \\dfrac/\\tfrac → \\frac; \\frac{a}{b} and \\frac ab
+    → a/b ((a)/(b) unless both are plain words or numbers); drop $, \\left, \\right, LaTeX spacing
+    (\\, \\; \\! \\ ), ^\\circ, ^{\\circ}, °, \\%, %; − → -; remove all whitespace; drop trailing periods;
+    drop {,} and thousands commas in a number like 1,234,567; drop a leading +."""
+    t = s
+    while True:
+        nxt = _TEXT_CMD.sub(r"\1", t)
+        if nxt == t:
+            break
+        t = nxt
+    t = re.sub(r"\\[dt]frac", r"\\frac", t)
+    t = _FRAC.sub(_fraction, t)
+    t = _FRAC_DIGITS.sub(r"\1/\2", t)
+    t = t.replace("$", "")
+    t = re.sub(r"\\left|\\right", "", t)
+    t = re.sub(r"\\[,;:! ]", "", t)
+    t = re.sub(r"\^\s*\{?\s*\\circ\s*\}?", "", t).replace("°", "")
+    t = re.sub(r"\\?%", "", t)
+    t = t.replace("\u2212", "-")
+    t = re.sub(r"\s+", "", t)
+    t = re.sub(r"\.+$", "", t)
+    t = t.replace("{,}", "")
+    if _THOUSANDS.match(t):
+        t = t.replace(",", "")
+    return re.sub(r"^\+", "", t)
 
 
-def _decimal(s: str) -> str:
-    """A decimal literal without redundant zeros: 0.50 -> 0.5, -.5 -> -0.5."""
-    sign = "-" if s.startswith("-") else ""
-    body = s.lstrip("+-")
-    if "e" in body.lower():
-        return sign + body.lower()
-    whole, _, frac = body.partition(".")
-    frac = frac.rstrip("0")
-    return f"{sign}{whole or '0'}" + (f".{frac}" if frac else "")
+def numeric_value(normalized: str) -> Optional[float]:
+    if _DECIMAL.match(normalized):
+        return float(normalized)
+    m = _FRACTION.match(normalized)
+    if m and int(m.group(3)) != 0:
+        return (-1 if m.group(1) else 1) * (int(m.group(2)) / int(m.group(3)))
+    return None
 
 
-def answers_equal(a: str, b: str) -> bool:
-    na, nb = normalize_answer(a), normalize_answer(b)
-    if na == nb:
-        return True
-    x, y = _as_number(na), _as_number(nb)
-    return x is not None and y is not None and x == y
+def numbers_equal(a: float, b: float) -> bool:
+    """Within 1e-9 relative (absolute below 1)."""
+    return abs(a - b) <= 1e-9 * max(1.0, abs(a), abs(b))
 
 
-@dataclass
-class AnswerCheck:
-    correct: bool
-    extracted: Optional[str]
-    reason: str  # 'match' | 'mismatch' | 'no-box'
-
-
-def check_answer(output: str, reference: str) -> AnswerCheck:
+def check_answer(output: str, reference: str) -> CheckResult:
+    """Judge an output against a reference answer (itself possibly wrapped in \\boxed{})."""
     extracted = extract_boxed(output)
     if extracted is None:
-        return AnswerCheck(False, None, "no-box")
+        return CheckResult(False, None, "no-answer")
+    got = normalize_answer(extracted)
     ref = extract_boxed(reference)
-    ref = reference if ref is None else ref
-    ok = answers_equal(extracted, ref)
-    return AnswerCheck(ok, extracted, "match" if ok else "mismatch")
+    want = normalize_answer(reference if ref is None else ref)
+    if got == want and got != "":
+        return CheckResult(True, extracted, "equal")
+    a, b = numeric_value(got), numeric_value(want)
+    if a is not None and b is not None and numbers_equal(a, b):
+        return CheckResult(True, extracted, "numeric")
+    return CheckResult(False, extracted, "different")
 
 
 def has_think_format(text: str) -> bool:
-    """<think> … </think> once, closed, with something after it (the answer)."""
-    start, end = text.find("<think>"), text.find("</think>")
-    if end < 0 or text.count("</think>") != 1 or text.count("<think>") > 1:
+    closes, opens = text.count(THINK_CLOSE), text.count(THINK_OPEN)
+    if closes != 1 or opens > 1:
         return False
-    if start >= 0 and start > end:
-        return False
-    return bool(text[end + len("</think>"):].strip())
+    close = text.find(THINK_CLOSE)
+    if opens == 1:
+        start = text.find(THINK_OPEN)
+        if start > close or text[:start].strip() != "":
+            return False
+    return text[close + len(THINK_CLOSE):].strip() != ""
+
+
+def split_think(text: str) -> Tuple[Optional[str], str]:
+    """(reasoning, answer); reasoning is None without </think>."""
+    close = text.rfind(THINK_CLOSE)
+    if close < 0:
+        return None, text
+    start = text.find(THINK_OPEN)
+    frm = start + len(THINK_OPEN) if 0 <= start < close else 0
+    return text[frm:close], text[close + len(THINK_CLOSE):]

@@ -68,7 +68,7 @@ def judge(sample: Sample, reference: Optional[str], f: TraceFilters) -> Optional
             return "no_reference"
         check = check_answer(sample.text, reference)
         sample.correct, sample.extracted = check.correct, check.extracted
-        if check.reason == "no-box":
+        if check.reason == "no-answer":
             return "no_answer"
         if not check.correct:
             return "wrong_answer"

@@ -70,7 +70,7 @@ def run(spec: EvalSpec, job_dir: str, out: Emitter, control: Control) -> str:
                 "n": float(s.samples_per_prompt), "seed": float(s.seed)}
     metrics = {"accuracy": accuracy, "pass_at_1": accuracy, "problems": float(len(scores)),
                "correct": float(sum(r["correct"] for r in samples)), "samples": float(len(samples)),
-               "no_answer": float(sum(r["reason"] == "no-box" for r in samples)), **settings}
+               "no_answer": float(sum(r["reason"] == "no-answer" for r in samples)), **settings}
     out.emit(P.eval_event(0, 0, metrics))
     result = {"model": spec.model.path, "dataset": spec.dataset, "metrics": metrics, "sampling": settings,
               "stopped": control.stop_requested,
