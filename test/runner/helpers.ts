@@ -1,0 +1,175 @@
+/**
+ * Runner tests: a temporary workspace with tokenizer-bearing model folders and a dataset, a runner on
+ * an ephemeral loopback port driving the fake worker (fixtures/fake_worker.py, a real Python process),
+ * and small HTTP / SSE helpers that use nothing of the runner's own client.
+ */
+import { copyFileSync, linkSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { JobSpecInput } from '../../src/core/schema/job-spec.ts';
+import type { TelemetryEvent } from '../../src/core/telemetry.ts';
+import { type Runner, type RunnerOptions, startRunner } from '../../src/runner/runner.ts';
+import { qwenTokenizerDir } from '../helpers/qwen-tokenizer.ts';
+import { PYTHON } from '../helpers/python.ts';
+
+export const FIXTURES = resolve('test/runner/fixtures');
+export const TOKEN = 'test-token-0123456789';
+
+/** Hard-link (or copy) the Qwen tokenizer files so every workspace shares one cached tokenizer. */
+function placeTokenizer(dir: string): void {
+  mkdirSync(dir, { recursive: true });
+  for (const name of ['tokenizer.json', 'tokenizer_config.json']) {
+    try {
+      linkSync(join(qwenTokenizerDir, name), join(dir, name));
+    } catch {
+      copyFileSync(join(qwenTokenizerDir, name), join(dir, name));
+    }
+  }
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({ model_type: 'qwen3', vocab_size: 151936 }));
+}
+
+/** A workspace with models/{teacher,student} and data/train.jsonl (prompt-completion, 4 lines). */
+export function makeWorkspace(): string {
+  const ws = mkdtempSync(join(tmpdir(), 'retort-runner-'));
+  placeTokenizer(join(ws, 'models', 'teacher'));
+  placeTokenizer(join(ws, 'models', 'student'));
+  mkdirSync(join(ws, 'data'));
+  const lines = [1, 2, 3, 4].map((i) => JSON.stringify({ prompt: `What is ${i} + ${i}?`, completion: `${i} + ${i} = ${2 * i}. The answer is \\boxed{${2 * i}}.` }));
+  writeFileSync(join(ws, 'data', 'train.jsonl'), lines.join('\n') + '\n');
+  return ws;
+}
+
+/** A distill spec for the fake worker; `name` carries its behaviour knobs (see fake_worker.py). */
+export function fakeSpec(name: string, steps: number, everySteps: number): JobSpecInput {
+  return {
+    kind: 'distill',
+    teacher: { path: 'models/teacher' },
+    student: { path: 'models/student' },
+    stages: [{ name, data: { path: 'data/train.jsonl', maxSeqLen: 64 }, loss: { teacherTargets: 'none', divergence: 'none', alpha: 0 }, stop: { steps } }],
+    checkpoint: { everySteps, keepLast: 100 },
+  };
+}
+
+export function startFakeRunner(workspace: string, over: Partial<RunnerOptions> = {}): Promise<Runner> {
+  return startRunner({
+    workspace,
+    port: 0,
+    token: TOKEN,
+    gpus: [],
+    stopGraceMs: 5000,
+    executor: { python: PYTHON, pythonPath: [FIXTURES], workerModule: 'fake_worker' },
+    serveModule: 'fake_serve',
+    ...over,
+  });
+}
+
+/** fetch with the bearer token and JSON body; returns status and parsed JSON (or text). */
+export async function call(runner: { url: string }, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
+  const res = await fetch(runner.url + path, {
+    method,
+    headers: { authorization: `Bearer ${TOKEN}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let json: unknown = text;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    // not JSON
+  }
+  return { status: res.status, headers: res.headers, json: json as any, text };
+}
+
+export interface RawSse {
+  id: string;
+  event: string;
+  data: string;
+}
+
+/**
+ * Read an SSE response with a tiny independent parser (not src/runner/sse-parse.ts) until `stop`
+ * says enough, the stream ends, or `timeoutMs` passes.
+ */
+export async function readSse(
+  url: string,
+  opts: { headers?: Record<string, string>; stop?: (m: RawSse, all: RawSse[]) => boolean; timeoutMs?: number; method?: string; body?: string } = {},
+): Promise<{ status: number; messages: RawSse[]; ended: boolean }> {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), opts.timeoutMs ?? 20_000);
+  const messages: RawSse[] = [];
+  let ended = false;
+  try {
+    const res = await fetch(url, {
+      method: opts.method ?? 'GET',
+      headers: { authorization: `Bearer ${TOKEN}`, ...(opts.body ? { 'content-type': 'application/json' } : {}), ...opts.headers },
+      body: opts.body,
+      signal: controller.signal,
+    });
+    if (!res.ok) return { status: res.status, messages, ended: true };
+    const decoder = new TextDecoder();
+    let buf = '';
+    const reader = res.body!.getReader();
+    outer: for (;;) {
+      const { value, done } = await reader.read();
+      if (done) {
+        ended = true;
+        break;
+      }
+      buf += decoder.decode(value, { stream: true });
+      let cut: number;
+      while ((cut = buf.indexOf('\n\n')) >= 0) {
+        const block = buf.slice(0, cut);
+        buf = buf.slice(cut + 2);
+        const m: RawSse = { id: '', event: 'message', data: '' };
+        let hasData = false;
+        for (const line of block.split('\n')) {
+          if (line.startsWith(':')) continue;
+          const i = line.indexOf(': ');
+          const [k, v] = i < 0 ? [line, ''] : [line.slice(0, i), line.slice(i + 2)];
+          if (k === 'id') m.id = v;
+          else if (k === 'event') m.event = v;
+          else if (k === 'data') {
+            m.data += (hasData ? '\n' : '') + v;
+            hasData = true;
+          }
+        }
+        if (!hasData) continue;
+        messages.push(m);
+        if (opts.stop?.(m, messages)) {
+          await reader.cancel();
+          break outer;
+        }
+      }
+    }
+    return { status: res.status, messages, ended };
+  } catch (e) {
+    if (controller.signal.aborted) return { status: 200, messages, ended: false };
+    throw e;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export const events = (messages: RawSse[]): TelemetryEvent[] => messages.map((m) => JSON.parse(m.data) as TelemetryEvent);
+
+export async function waitFor<T>(what: string, probe: () => T | Promise<T>, timeoutMs = 20_000, everyMs = 25): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v) return v as NonNullable<T>;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** Wait until the job reaches one of `states`; returns the job record. */
+export function waitForState(runner: { url: string }, id: string, states: string[], timeoutMs = 20_000) {
+  return waitFor(
+    `job ${id} to be ${states.join(' or ')}`,
+    async () => {
+      const { json } = await call(runner, 'GET', `/v1/jobs/${id}`);
+      return states.includes(json.state) ? json : null;
+    },
+    timeoutMs,
+  );
+}
