@@ -231,13 +231,24 @@ def _wait_for(proc, want, timeout=60.0):
     raise AssertionError(f"no matching event; saw {seen[-5:]}; stderr: {proc.stderr.read()[-2000:]}")
 
 
-def test_sigterm_writes_a_checkpoint_and_exits_zero(models, tmp_path):
+def test_stdin_pause_resume_then_sigterm_checkpoints_and_exits_zero(models, tmp_path):
     teacher, student = models
     spec = distill_spec(teacher, student, [stage("long", 100000)])
     job = make_job(str(tmp_path / "job"), spec, [progression_rows(8)])
     proc = start_worker(job)
     try:
-        _wait_for(proc, lambda e: e["type"] == "step" and e["step"] >= 3)
+        _wait_for(proc, lambda e: e["type"] == "step" and e["step"] >= 2)
+        proc.stdin.write('{"control": "pause"}\n')
+        proc.stdin.flush()
+        seen = _wait_for(proc, lambda e: e["type"] == "state")
+        assert seen[-1]["state"] == "paused"
+        time.sleep(0.5)  # paused: no step may come
+        proc.stdin.write('this is not a control line\n{"control": "resume"}\n')
+        proc.stdin.flush()
+        seen = _wait_for(proc, lambda e: e["type"] == "state")
+        assert seen[-1]["state"] == "running" and not of_type(seen, "step")
+        assert any(e["type"] == "log" and e["level"] == "warn" and "ignored line" in e["message"] for e in seen)
+        _wait_for(proc, lambda e: e["type"] == "step")
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
     finally:
@@ -251,38 +262,41 @@ def test_sigterm_writes_a_checkpoint_and_exits_zero(models, tmp_path):
     load_model(cps[0]["path"])
 
 
-def test_stdin_pause_resume_stop(models, tmp_path):
+def test_control_lines_and_a_stop_request_mid_run(models, tmp_path, monkeypatch):
+    """Control parses stdin lines (stop wakes a paused job); a stop mid-run checkpoints at the step
+    boundary and ends 'stopped' (the same path SIGTERM takes)."""
+    import io
+    from retort_torch import worker
+    from retort_torch.control import Control
+    c = Control()
+    c.listen(io.StringIO('{"control": "pause"}\n\n{"control": "stop"}\n'))
+    deadline = time.time() + 5
+    while not c.stop_requested and time.time() < deadline:
+        time.sleep(0.01)
+    assert c.stop_requested and not c.pause_requested
+
+    made = []
+    monkeypatch.setattr(worker, "Control", lambda *a, **k: made.append(Control(*a, **k)) or made[-1])
+
+    class Events(io.StringIO):  # asks for a stop once step 1 is reported
+        def write(self, text):
+            if '"type": "step"' in text and '"step": 1,' in text:
+                made[0].request("stop")
+            return super().write(text)
+
     teacher, student = models
-    spec = distill_spec(teacher, student, [stage("long", 100000)])
-    job = make_job(str(tmp_path / "job"), spec, [progression_rows(8)])
-    proc = start_worker(job)
-    try:
-        _wait_for(proc, lambda e: e["type"] == "step")
-        proc.stdin.write('{"control": "pause"}\n')
-        proc.stdin.flush()
-        seen = _wait_for(proc, lambda e: e["type"] == "state")
-        assert seen[-1]["state"] == "paused"
-        time.sleep(0.5)  # paused: no step may come
-        proc.stdin.write('this is not a control line\n{"control": "resume"}\n')
-        proc.stdin.flush()
-        seen = _wait_for(proc, lambda e: e["type"] == "state")
-        assert seen[-1]["state"] == "running"
-        assert any(e["type"] == "log" and e["level"] == "warn" and "ignored line" in e["message"] for e in seen)
-        _wait_for(proc, lambda e: e["type"] == "step")
-        proc.stdin.write('{"control": "stop"}\n')
-        proc.stdin.flush()
-        out, err = proc.communicate(timeout=60)
-    finally:
-        proc.kill()
-    rest = parse_events(out)
-    assert proc.returncode == 0, err
-    assert of_type(rest, "checkpoint") and rest[-1]["state"] == "stopped"
+    job = make_job(str(tmp_path / "job"), distill_spec(teacher, student, [stage("s", 50)]), [progression_rows(8)])
+    buf = Events()
+    rc = worker.run(["--job", job], buf)
+    events = parse_events(buf.getvalue())
+    assert rc == 0 and [e["step"] for e in of_type(events, "step")] == [0, 1]
+    assert [c["step"] for c in of_type(events, "checkpoint")] == [2] and events[-1]["state"] == "stopped"
 
 
 def test_bad_spec_and_bad_rows_name_the_field(models, tmp_path):
     teacher, student = models
     spec = distill_spec(teacher, student, [stage("s", 2, alpha=1.5)])
-    rc, events, _ = run_worker(make_job(str(tmp_path / "a"), spec, [progression_rows(4)]))
+    rc, events = run_inproc(make_job(str(tmp_path / "a"), spec, [progression_rows(4)]))
     assert rc == P.EXIT_BAD_INPUT
     assert "stages.0.loss.alpha: must be ≤ 1 (got 1.5)" in of_type(events, "error")[0]["message"]
     rows = progression_rows(4)
