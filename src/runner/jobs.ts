@@ -45,6 +45,8 @@ interface Active {
   /** Why the runner is stopping it: the user asked, or the runner is shutting down (then it is re-queued). */
   stopReason?: 'user' | 'shutdown';
   lastError?: string;
+  /** Pause asked for while the data was being prepared: sent to the worker as soon as it starts. */
+  pauseRequested?: boolean;
   done: Promise<void>;
 }
 
@@ -132,10 +134,11 @@ export class JobManager {
       }
       return this.get(id);
     }
-    if (!active?.proc) throw new JobRequestError(409, `job ${id} is ${job.state}: only a running worker can ${action}`);
+    if (!active) throw new JobRequestError(409, `job ${id} is ${job.state}: only a running job can ${action}`);
     if (action === 'pause' && job.state === 'paused') throw new JobRequestError(409, `job ${id} is already paused`);
-    if (action === 'resume' && job.state !== 'paused') throw new JobRequestError(409, `job ${id} is not paused`);
-    active.proc.control(action);
+    if (action === 'resume' && job.state !== 'paused' && !active.pauseRequested) throw new JobRequestError(409, `job ${id} is not paused`);
+    if (active.proc) active.proc.control(action);
+    else active.pauseRequested = action === 'pause'; // still preparing its data
     return this.get(id);
   }
 
@@ -204,6 +207,7 @@ export class JobManager {
     const proc = new WorkerProcess(launch, (line) => this.onWorkerLine(job.id, active, line));
     active.proc = proc;
     if (proc.pid) this.store.setPid(job.id, proc.pid);
+    if (active.pauseRequested) proc.control('pause');
     this.emit(job.id, [{ type: 'log', level: 'debug', message: `worker ${launch.executor} pid ${proc.pid}: ${launch.command} ${launch.args.join(' ')}` }]);
     const exit = await proc.exited;
     this.store.setPid(job.id, null);

@@ -3,29 +3,28 @@
  * an ephemeral loopback port driving the fake worker (fixtures/fake_worker.py, a real Python process),
  * and small HTTP / SSE helpers that use nothing of the runner's own client.
  */
-import { copyFileSync, linkSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { JobSpecInput } from '../../src/core/schema/job-spec.ts';
 import type { TelemetryEvent } from '../../src/core/telemetry.ts';
 import { type Runner, type RunnerOptions, startRunner } from '../../src/runner/runner.ts';
-import { qwenTokenizerDir } from '../helpers/qwen-tokenizer.ts';
 import { PYTHON } from '../helpers/python.ts';
 
 export const FIXTURES = resolve('test/runner/fixtures');
 export const TOKEN = 'test-token-0123456789';
 
-/** Hard-link (or copy) the Qwen tokenizer files so every workspace shares one cached tokenizer. */
-function placeTokenizer(dir: string): void {
+/**
+ * A byte-level BPE tokenizer without merges (256 byte tokens + <|endoftext|> <|im_start|> <|im_end|>,
+ * eos = <|im_end|> = 258, a ChatML template): built in milliseconds, unlike Qwen's 151k vocabulary.
+ */
+export const TINY_TOKENIZER_DIR = join(FIXTURES, 'tiny-tokenizer');
+export const TINY_VOCAB = 259;
+
+export function placeTokenizer(dir: string): void {
   mkdirSync(dir, { recursive: true });
-  for (const name of ['tokenizer.json', 'tokenizer_config.json']) {
-    try {
-      linkSync(join(qwenTokenizerDir, name), join(dir, name));
-    } catch {
-      copyFileSync(join(qwenTokenizerDir, name), join(dir, name));
-    }
-  }
-  writeFileSync(join(dir, 'config.json'), JSON.stringify({ model_type: 'qwen3', vocab_size: 151936 }));
+  for (const name of ['tokenizer.json', 'tokenizer_config.json']) copyFileSync(join(TINY_TOKENIZER_DIR, name), join(dir, name));
+  if (!existsSync(join(dir, 'config.json'))) writeFileSync(join(dir, 'config.json'), JSON.stringify({ model_type: 'qwen3', vocab_size: TINY_VOCAB }));
 }
 
 /** A workspace with models/{teacher,student} and data/train.jsonl (prompt-completion, 4 lines). */
