@@ -43,43 +43,50 @@ fn sees(b: u32, pos: u32, j: u32) -> bool {
   return mask[b * params.maskStride + j] != 0u;
 }
 
-// Four elements from d of a row starting at i, zero past D (one loader per binding: WGSL cannot
-// pass storage arrays around).
+// Four elements from d of a row starting at i, zero past D. Reads past D (the next row, or clamped
+// at the buffer's end by WebGPU's bounds rules) are discarded; one loader per binding since WGSL
+// cannot pass storage arrays around.
+fn in_row(d: u32) -> vec4<bool> { return vec4<u32>(d, d + 1u, d + 2u, d + 3u) < vec4<u32>(params.D); }
 fn q4(i: u32, d: u32) -> vec4<f32> {
-  var x = vec4<f32>(0.0);
-  for (var e = 0u; e < 4u; e++) { if (d + e < params.D) { x[e] = q[i + d + e]; } }
-  return x;
+  return select(vec4<f32>(0.0), vec4<f32>(q[i + d], q[i + d + 1u], q[i + d + 2u], q[i + d + 3u]), in_row(d));
 }
 fn k4(i: u32, d: u32) -> vec4<f32> {
-  var x = vec4<f32>(0.0);
-  for (var e = 0u; e < 4u; e++) { if (d + e < params.D) { x[e] = k[i + d + e]; } }
-  return x;
+  return select(vec4<f32>(0.0), vec4<f32>(k[i + d], k[i + d + 1u], k[i + d + 2u], k[i + d + 3u]), in_row(d));
 }
 fn v4(i: u32, d: u32) -> vec4<f32> {
-  var x = vec4<f32>(0.0);
-  for (var e = 0u; e < 4u; e++) { if (d + e < params.D) { x[e] = v[i + d + e]; } }
-  return x;
+  return select(vec4<f32>(0.0), vec4<f32>(v[i + d], v[i + d + 1u], v[i + d + 2u], v[i + d + 3u]), in_row(d));
 }
 
 fn q_at(b: u32, t: u32, h: u32) -> u32 { return ((b * params.T + t) * params.H + h) * params.D; }
 fn kv_at(b: u32, j: u32, g: u32) -> u32 { return ((b * params.kvRows + j) * params.KV + g) * params.D; }
 
-// Stages the keys (or values) of keys j0 .. j0 + BC − 1 below kEnd; zero elsewhere.
-fn stage_kv(b: u32, g: u32, j0: u32, kEnd: u32, li: u32, keys: bool) {
-  let n4 = (params.D + 3u) / 4u;
+// Stages keys (values) j0 .. j0 + BC − 1 below kEnd into kvs; zero elsewhere. Two functions, not
+// one with a flag: the software adapter's compile time grows with inlined code.
+fn stage_k(b: u32, g: u32, j0: u32, kEnd: u32, li: u32) {
   for (var i = li; i < BC * DV; i += BR * LANES) {
     let j = j0 + i / DV;
-    let dv = i % DV;
+    let d = (i % DV) * 4u;
     var x = vec4<f32>(0.0);
-    if (j < kEnd && dv < n4) {
-      if (keys) { x = k4(kv_at(b, j, g), dv * 4u); } else { x = v4(kv_at(b, j, g), dv * 4u); }
-    }
+    if (j < kEnd && d < params.D) { x = k4(kv_at(b, j, g), d); }
+    kvs[i] = x;
+  }
+}
+fn stage_v(b: u32, g: u32, j0: u32, kEnd: u32, li: u32) {
+  for (var i = li; i < BC * DV; i += BR * LANES) {
+    let j = j0 + i / DV;
+    let d = (i % DV) * 4u;
+    var x = vec4<f32>(0.0);
+    if (j < kEnd && d < params.D) { x = v4(kv_at(b, j, g), d); }
     kvs[i] = x;
   }
 }
 
 fn store4(i: u32, d: u32, x: vec4<f32>) {
-  for (var e = 0u; e < 4u; e++) { if (d + e < params.D) { out[i + d + e] = x[e]; } }
+  if (d >= params.D) { return; }
+  out[i + d] = x.x;
+  if (d + 1u < params.D) { out[i + d + 1u] = x.y; }
+  if (d + 2u < params.D) { out[i + d + 2u] = x.z; }
+  if (d + 3u < params.D) { out[i + d + 3u] = x.w; }
 }
 
 @compute @workgroup_size(128)
@@ -115,7 +122,7 @@ fn forward(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li
   var acc2 = vec4<f32>(0.0);
   var acc3 = vec4<f32>(0.0);
   for (var j0 = kBegin; j0 < kEnd; j0 += BC) {
-    stage_kv(b, g, j0, kEnd, li, true);
+    stage_k(b, g, j0, kEnd, li);
     workgroupBarrier();
     let j = j0 + lane;
     var s = MASKED;
@@ -136,7 +143,7 @@ fn forward(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li
     var p = 0.0;
     if (s > MASKED) { p = exp(s - mNew); }
     pr[r * BC + lane] = p;
-    stage_kv(b, g, j0, kEnd, li, false); // every read of the keys happened before the last barrier
+    stage_v(b, g, j0, kEnd, li); // every read of the keys happened before the last barrier
     workgroupBarrier();
 
     var sum = 0.0;
@@ -165,9 +172,9 @@ fn forward(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li
     rowLse = m + log(l);
   }
   let o = split * params.B * params.T * params.H * params.D + q_at(b, me.t, me.h);
-  if (lane < n4) { store4(o, lane * 4u, acc0 * inv); }
-  if (lane + 8u < n4) { store4(o, (lane + 8u) * 4u, acc1 * inv); }
-  if (lane + 16u < n4) { store4(o, (lane + 16u) * 4u, acc2 * inv); }
-  if (lane + 24u < n4) { store4(o, (lane + 24u) * 4u, acc3 * inv); }
+  store4(o, lane * 4u, acc0 * inv);
+  store4(o, (lane + 8u) * 4u, acc1 * inv);
+  store4(o, (lane + 16u) * 4u, acc2 * inv);
+  store4(o, (lane + 24u) * 4u, acc3 * inv);
   if (lane == 0u) { lse[split * params.B * params.H * params.T + (b * params.H + me.h) * params.T + me.t] = rowLse; }
 }

@@ -40,33 +40,35 @@ fn q_at(b: u32, t: u32, h: u32) -> u32 { return ((b * params.T + t) * params.H +
 fn kv_at(b: u32, j: u32, g: u32) -> u32 { return ((b * params.T + j) * params.KV + g) * params.D; }
 fn stat_at(b: u32, t: u32, h: u32) -> u32 { return (b * params.H + h) * params.T + t; }
 
-// Four elements from d of a row starting at i, zero past D (one loader per binding: WGSL cannot
-// pass storage arrays around).
+// Four elements from d of a row starting at i, zero past D. Reads past D (the next row, or clamped
+// at the buffer's end by WebGPU's bounds rules) are discarded; one loader per binding since WGSL
+// cannot pass storage arrays around.
+fn in_row(d: u32) -> vec4<bool> { return vec4<u32>(d, d + 1u, d + 2u, d + 3u) < vec4<u32>(params.D); }
 fn q4(i: u32, d: u32) -> vec4<f32> {
-  var x = vec4<f32>(0.0);
-  for (var e = 0u; e < 4u; e++) { if (d + e < params.D) { x[e] = q[i + d + e]; } }
-  return x;
+  return select(vec4<f32>(0.0), vec4<f32>(q[i + d], q[i + d + 1u], q[i + d + 2u], q[i + d + 3u]), in_row(d));
 }
 fn k4(i: u32, d: u32) -> vec4<f32> {
-  var x = vec4<f32>(0.0);
-  for (var e = 0u; e < 4u; e++) { if (d + e < params.D) { x[e] = k[i + d + e]; } }
-  return x;
+  return select(vec4<f32>(0.0), vec4<f32>(k[i + d], k[i + d + 1u], k[i + d + 2u], k[i + d + 3u]), in_row(d));
 }
 fn v4(i: u32, d: u32) -> vec4<f32> {
-  var x = vec4<f32>(0.0);
-  for (var e = 0u; e < 4u; e++) { if (d + e < params.D) { x[e] = v[i + d + e]; } }
-  return x;
+  return select(vec4<f32>(0.0), vec4<f32>(v[i + d], v[i + d + 1u], v[i + d + 2u], v[i + d + 3u]), in_row(d));
 }
 fn do4(i: u32, d: u32) -> vec4<f32> {
-  var x = vec4<f32>(0.0);
-  for (var e = 0u; e < 4u; e++) { if (d + e < params.D) { x[e] = dout[i + d + e]; } }
-  return x;
+  return select(vec4<f32>(0.0), vec4<f32>(dout[i + d], dout[i + d + 1u], dout[i + d + 2u], dout[i + d + 3u]), in_row(d));
 }
 fn store_g0(i: u32, d: u32, x: vec4<f32>) {
-  for (var e = 0u; e < 4u; e++) { if (d + e < params.D) { g0[i + d + e] = x[e]; } }
+  if (d >= params.D) { return; }
+  g0[i + d] = x.x;
+  if (d + 1u < params.D) { g0[i + d + 1u] = x.y; }
+  if (d + 2u < params.D) { g0[i + d + 2u] = x.z; }
+  if (d + 3u < params.D) { g0[i + d + 3u] = x.w; }
 }
 fn store_g1(i: u32, d: u32, x: vec4<f32>) {
-  for (var e = 0u; e < 4u; e++) { if (d + e < params.D) { g1[i + d + e] = x[e]; } }
+  if (d >= params.D) { return; }
+  g1[i + d] = x.x;
+  if (d + 1u < params.D) { g1[i + d + 1u] = x.y; }
+  if (d + 2u < params.D) { g1[i + d + 2u] = x.z; }
+  if (d + 3u < params.D) { g1[i + d + 3u] = x.w; }
 }
 
 // ---- delta: stats_i = (lse_i, dO_i · out_i) --------------------------------------------------
@@ -167,10 +169,10 @@ fn dq(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32
 
   if (!me.live) { return; }
   let sc = params.scale;
-  if (lane < n4) { store_g0(qi, lane * 4u, a0 * sc); }
-  if (lane + 8u < n4) { store_g0(qi, (lane + 8u) * 4u, a1 * sc); }
-  if (lane + 16u < n4) { store_g0(qi, (lane + 16u) * 4u, a2 * sc); }
-  if (lane + 24u < n4) { store_g0(qi, (lane + 24u) * 4u, a3 * sc); }
+  store_g0(qi, lane * 4u, a0 * sc);
+  store_g0(qi, (lane + 8u) * 4u, a1 * sc);
+  store_g0(qi, (lane + 16u) * 4u, a2 * sc);
+  store_g0(qi, (lane + 24u) * 4u, a3 * sc);
 }
 
 // ---- dk, dv: thread (c, lane) of 16 keys × 8 lanes; 8 query rows per step ---------------------
@@ -266,8 +268,12 @@ fn dkdv(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
 
   if (!keyLive) { return; }
   let sc = params.scale;
-  if (lane < n4) { store_g0(ki, lane * 4u, dk0 * sc); store_g1(ki, lane * 4u, dv0); }
-  if (lane + 8u < n4) { store_g0(ki, (lane + 8u) * 4u, dk1 * sc); store_g1(ki, (lane + 8u) * 4u, dv1); }
-  if (lane + 16u < n4) { store_g0(ki, (lane + 16u) * 4u, dk2 * sc); store_g1(ki, (lane + 16u) * 4u, dv2); }
-  if (lane + 24u < n4) { store_g0(ki, (lane + 24u) * 4u, dk3 * sc); store_g1(ki, (lane + 24u) * 4u, dv3); }
+  store_g0(ki, lane * 4u, dk0 * sc);
+  store_g0(ki, (lane + 8u) * 4u, dk1 * sc);
+  store_g0(ki, (lane + 16u) * 4u, dk2 * sc);
+  store_g0(ki, (lane + 24u) * 4u, dk3 * sc);
+  store_g1(ki, lane * 4u, dv0);
+  store_g1(ki, (lane + 8u) * 4u, dv1);
+  store_g1(ki, (lane + 16u) * 4u, dv2);
+  store_g1(ki, (lane + 24u) * 4u, dv3);
 }

@@ -49,7 +49,13 @@ function lengthsMask(lengths: number[], T: number): Uint32Array {
   return m;
 }
 
-interface Case extends AttentionDims { lengths?: number[] }
+interface Case extends AttentionDims {
+  /** Right padding. */
+  lengths?: number[];
+  /** Any key-padding mask [B][T] (left padding, holes). */
+  maskRows?: number[][];
+  scale?: number;
+}
 
 function inputs(c: Case, seed: number) {
   const { B, T, H, KV, D } = c;
@@ -58,9 +64,12 @@ function inputs(c: Case, seed: number) {
     k: randn(B * T * KV * D, seed + 1, 1.5),
     v: randn(B * T * KV * D, seed + 2),
     dout: randn(B * T * H * D, seed + 3),
-    mask: c.lengths ? lengthsMask(c.lengths, T) : undefined,
+    mask: c.lengths ? lengthsMask(c.lengths, T) : c.maskRows ? Uint32Array.from(c.maskRows.flat()) : undefined,
   };
 }
+
+const LEFT_PADDED = Array.from({ length: 20 }, (_, j) => (j < 11 ? 0 : 1)); // a whole 8-key step masked
+const HOLES = Array.from({ length: 20 }, (_, j) => (j % 3 === 1 || j === 0 ? 0 : 1));
 
 // T not a multiple of the 16-row / 8-key blocks; KV < H (rep 2, 3, 4); head_dim 8 to 128; right padding.
 const CASES: Case[] = [
@@ -71,9 +80,12 @@ const CASES: Case[] = [
   { B: 1, T: 130, H: 4, KV: 1, D: 12 },
   { B: 1, T: 21, H: 2, KV: 1, D: 128 },
   { B: 3, T: 9, H: 2, KV: 2, D: 30, lengths: [4, 9, 1] },
+  // Peaky softmax (scores ~ ±40, large jumps of the running max) over left padding and holes.
+  { B: 2, T: 20, H: 4, KV: 2, D: 8, maskRows: [LEFT_PADDED, HOLES], scale: 3 },
 ];
 
-const tag = (c: Case) => `B=${c.B} T=${c.T} H=${c.H} KV=${c.KV} D=${c.D}${c.lengths ? ` lengths=[${c.lengths}]` : ''}`;
+const tag = (c: Case) =>
+  `B=${c.B} T=${c.T} H=${c.H} KV=${c.KV} D=${c.D}${c.lengths ? ` lengths=[${c.lengths}]` : ''}${c.maskRows ? ' masked' : ''}${c.scale ? ` scale=${c.scale}` : ''}`;
 
 describe('attention (tolerance 1e-5 relative; lse 1e-5 absolute)', () => {
   it('the CPU backward matches finite differences of the CPU forward (GQA, padding)', () => {
@@ -101,13 +113,13 @@ describe('attention (tolerance 1e-5 relative; lse 1e-5 absolute)', () => {
       const tv = rt.upload(x.v, [B, T, KV, D]);
       const tdo = rt.upload(x.dout, [B, T, H, D]);
       const keyMask = x.mask ? rt.upload(x.mask, [B, T]) : undefined;
-      const ref = attentionForwardRef(x.q, x.k, x.v, c, { mask: x.mask });
-      const { out, lse } = attentionForward(rt, tq, tk, tv, { keyMask });
+      const ref = attentionForwardRef(x.q, x.k, x.v, c, { mask: x.mask, scale: c.scale });
+      const { out, lse } = attentionForward(rt, tq, tk, tv, { keyMask, scale: c.scale });
       expect(worst(`attention out ${tag(c)}`, await rt.readF32(out), ref.out)).toBeLessThan(1e-5);
       expect(relErr(await rt.readF32(lse), ref.lse).abs).toBeLessThan(1e-5);
 
-      const g = attentionBackwardRef(x.q, x.k, x.v, x.dout, c, { mask: x.mask });
-      const { dq, dk, dv } = attentionBackward(rt, tq, tk, tv, out, lse, tdo, { keyMask });
+      const g = attentionBackwardRef(x.q, x.k, x.v, x.dout, c, { mask: x.mask, scale: c.scale });
+      const { dq, dk, dv } = attentionBackward(rt, tq, tk, tv, out, lse, tdo, { keyMask, scale: c.scale });
       expect(worst(`attention dq ${tag(c)}`, await rt.readF32(dq), g.dq)).toBeLessThan(1e-5);
       expect(worst(`attention dk ${tag(c)}`, await rt.readF32(dk), g.dk)).toBeLessThan(1e-5);
       expect(worst(`attention dv ${tag(c)}`, await rt.readF32(dv), g.dv)).toBeLessThan(1e-5);
@@ -165,6 +177,7 @@ print(json.dumps({"out": flat(y.detach()), "dq": flat(q.grad), "dk": flat(k.grad
     { c: { B: 1, T: 20, H: 4, KV: 2, D: 16 }, steps: [7, 1, 1, 1, 3, 1, 1, 1, 1, 1, 1, 1] },
     { c: { B: 2, T: 26, H: 2, KV: 1, D: 64 }, steps: [5, 1, 1, 1, 1, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1], keysPerSplit: 8 },
     { c: { B: 2, T: 17, H: 3, KV: 3, D: 8, lengths: [17, 12] }, steps: [9, 1, 1, 1, 2, 1, 1, 1], keysPerSplit: 8 },
+    { c: { B: 2, T: 20, H: 2, KV: 1, D: 8, maskRows: [LEFT_PADDED, HOLES], scale: 3 }, steps: [12, 1, 1, 4, 1, 1], keysPerSplit: 8 },
   ];
   for (const { c, steps, keysPerSplit } of DECODES) {
     it(`decode over a KV cache filled step by step equals the full forward: ${tag(c)}${keysPerSplit ? `, ${keysPerSplit} keys per split` : ''}`, async () => {
@@ -172,9 +185,9 @@ print(json.dumps({"out": flat(y.detach()), "dq": flat(q.grad), "dk": flat(k.grad
       const { B, T, H, KV, D } = c;
       const L = T + 3; // spare rows the decode must ignore
       const x = inputs(c, 500 + T);
-      const ref = attentionForwardRef(x.q, x.k, x.v, c, { mask: x.mask });
+      const ref = attentionForwardRef(x.q, x.k, x.v, c, { mask: x.mask, scale: c.scale });
       const full = attentionForward(rt, rt.upload(x.q, [B, T, H, D]), rt.upload(x.k, [B, T, KV, D]), rt.upload(x.v, [B, T, KV, D]), {
-        keyMask: x.mask ? rt.upload(x.mask, [B, T]) : undefined,
+        keyMask: x.mask ? rt.upload(x.mask, [B, T]) : undefined, scale: c.scale,
       });
       const fullOut = await rt.readF32(full.out);
       const cacheK = rt.upload(randn(B * L * KV * D, 9), [B, L, KV, D]); // garbage past the length
@@ -189,7 +202,7 @@ print(json.dumps({"out": flat(y.detach()), "dq": flat(q.grad), "dk": flat(k.grad
         const v = rt.upload(rows(x.v, KV), [B, n, KV, D]);
         const q = rt.upload(rows(x.q, H), [B, n, H, D]);
         appendKv(rt, cacheK, cacheV, k, v, past);
-        const out = attentionDecode(rt, q, cacheK, cacheV, past, { keyMask, keysPerSplit });
+        const out = attentionDecode(rt, q, cacheK, cacheV, past, { keyMask, keysPerSplit, scale: c.scale });
         const o = await rt.readF32(out);
         for (let b = 0; b < B; b++) got.set(o.subarray(b * n * H * D, (b + 1) * n * H * D), (b * T + past) * H * D);
         for (const t of [k, v, q, out]) t.dispose();
@@ -203,6 +216,38 @@ print(json.dumps({"out": flat(y.detach()), "dq": flat(q.grad), "dk": flat(k.grad
       for (const t of [cacheK, cacheV, keyMask, full.out, full.lse]) t?.dispose();
     });
   }
+
+  it('a long sequence needs no [T, T] buffer: forward holds out + lse, backward the gradients + row stats', async () => {
+    const rt = await gpu();
+    const c: Case = { B: 1, T: 320, H: 2, KV: 1, D: 8 };
+    const { B, T, H, KV, D } = c;
+    const x = inputs(c, 42);
+    const tq = rt.upload(x.q, [B, T, H, D]);
+    const tk = rt.upload(x.k, [B, T, KV, D]);
+    const tv = rt.upload(x.v, [B, T, KV, D]);
+    const tdo = rt.upload(x.dout, [B, T, H, D]);
+    const scoresBytes = B * H * T * T * 4;
+    const base = rt.pool.inUseBytes;
+    rt.pool.resetPeak();
+    const { out, lse } = attentionForward(rt, tq, tk, tv);
+    const fwdPeak = rt.pool.peakInUseBytes - base;
+    rt.pool.resetPeak();
+    const { dq, dk, dv } = attentionBackward(rt, tq, tk, tv, out, lse, tdo);
+    const bwdPeak = rt.pool.peakInUseBytes - base;
+    console.log(`attention T=${T}: forward peak ${fwdPeak} B, backward peak ${bwdPeak} B; the scores alone would be ${scoresBytes} B`);
+    const act = B * T * H * D * 4; // one [B, T, H, D] activation
+    expect(fwdPeak).toBeLessThan(1.2 * (act + B * H * T * 4) + 256);
+    expect(bwdPeak).toBeLessThan(1.2 * (4 * act + 3 * B * H * T * 4) + 256);
+    expect(bwdPeak).toBeLessThan(scoresBytes / 10);
+
+    const ref = attentionForwardRef(x.q, x.k, x.v, c);
+    expect(worst(`attention out T=${T}`, await rt.readF32(out), ref.out)).toBeLessThan(1e-5);
+    const g = attentionBackwardRef(x.q, x.k, x.v, x.dout, c);
+    expect(worst(`attention dq T=${T}`, await rt.readF32(dq), g.dq)).toBeLessThan(1e-5);
+    expect(worst(`attention dk T=${T}`, await rt.readF32(dk), g.dk)).toBeLessThan(1e-5);
+    expect(worst(`attention dv T=${T}`, await rt.readF32(dv), g.dv)).toBeLessThan(1e-5);
+    for (const t of [tq, tk, tv, tdo, out, lse, dq, dk, dv]) t.dispose();
+  });
 
   it('attentionProbs: chosen rows of one batch row, padding included', async () => {
     const rt = await gpu();
