@@ -305,3 +305,33 @@ def test_bad_spec_and_bad_rows_name_the_field(models, tmp_path):
     assert rc == P.EXIT_BAD_INPUT
     msg = of_type(events, "error")[0]["message"]
     assert "data/stage-0.jsonl" in msg and ":3: field 'labels'" in msg, msg
+
+
+def test_early_stopping_token_budget_and_tokenizer_files(models, tmp_path):
+    """Stage 1 trains away from its eval set, so eval_loss rises and patience ends it early; stage 2
+    stops at its token budget. The student carries a tokenizer: checkpoints copy it, samples decode."""
+    from jobkit import bigram_model
+    teacher, _ = models
+    student = str(tmp_path / "student")
+    bigram_model(student, {"A:": [" x"]})
+    rows = progression_rows(12, seed=8)
+    contrary = [{**r, "labels": [(l + 1) % 120 + 3 if l >= 0 else -1 for l in r["labels"]]} for r in rows[:4]]
+    spec = distill_spec(teacher, student, [stage("fit", 40, alpha=0.0), {**stage("budget", 40), "stop": {"steps": 40, "maxTokens": 100}}],
+                        optimizer={"lr": 1e-2, "weightDecay": 0.0}, eval={"everySteps": 1, "dataset": "contrary.jsonl", "maxSamples": 4},
+                        batch={"microBatch": 2, "gradAccumulation": 1})
+    spec["stages"][0]["stop"]["earlyStopPatience"] = 2
+    rc, events = run_inproc(make_job(str(tmp_path / "job"), spec, [rows, rows], {P.EVAL_DATA_FILE: contrary}))
+    assert rc == 0, events[-3:]
+    evals = [e for e in of_type(events, "eval") if e["stage"] == 0]
+    losses_ = [e["metrics"]["eval_loss"] for e in evals]
+    best = min(range(len(losses_)), key=lambda i: losses_[i])
+    assert len(evals) == best + 3 < 40  # two evaluations without improvement after the best end the stage
+    assert any("early stop" in e["message"] for e in of_type(events, "log"))
+    steps = of_type(events, "step")
+    before = [e["metrics"]["tokens"] for e in steps if e["stage"] == 0][-1]  # job total when stage 2 starts
+    budget = [e["metrics"]["tokens"] - before for e in steps if e["stage"] == 1]
+    assert len(budget) < 40 and budget[-2] < 100 <= budget[-1]  # stops at the first step reaching 100 tokens
+    samples = of_type(events, "sample")
+    assert samples and all(s["source"] == "student" and isinstance(s["output"], str) for s in samples)
+    final = of_type(events, "checkpoint")[-1]["path"]
+    assert {"tokenizer.json", "generation_config.json"} <= set(os.listdir(final))
