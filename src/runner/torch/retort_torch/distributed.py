@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime
 import os
 from dataclasses import dataclass
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List
 
 import torch
 import torch.distributed as dist
@@ -85,8 +85,12 @@ def wrap_fsdp(module: nn.Module, env: DistEnv, layer_cls: type, bf16: bool) -> n
     if not env.active:
         return module
     import functools
-    from torch.distributed.fsdp import FullyShardedDataParallel as FSDP, MixedPrecision
-    from torch.distributed.fsdp.wrap import transformer_auto_wrap_policy
+    try:
+        from torch.distributed.fsdp import FullyShardedDataParallel as FSDP, MixedPrecision
+        from torch.distributed.fsdp.wrap import transformer_auto_wrap_policy
+    except Exception as e:  # noqa: BLE001 - e.g. torch 1.13's FSDP does not import on Python 3.11
+        raise RuntimeError(f"--fsdp: FSDP is unavailable in torch {torch.__version__} here ({type(e).__name__}: {e}); "
+                           "run without --fsdp (DDP)") from e
     policy = functools.partial(transformer_auto_wrap_policy, transformer_layer_cls={layer_cls})
     kwargs: Dict[str, Any] = dict(auto_wrap_policy=policy,
                                   device_id=env.device if env.device.type == "cuda" else None)
@@ -113,9 +117,24 @@ def full_state_dict(module: nn.Module, env: DistEnv) -> Dict[str, torch.Tensor]:
     return inner.state_dict()
 
 
+def full_optim_state_dict(module: nn.Module, optimizer: torch.optim.Optimizer) -> Dict[str, Any]:
+    """The unsharded optimizer state on rank 0 (collective: every rank calls it)."""
+    from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+    if hasattr(FSDP, "optim_state_dict"):  # torch >= 2.0
+        return FSDP.optim_state_dict(module, optimizer)
+    return FSDP.full_optim_state_dict(module, optimizer)
+
+
+def shard_optim_state_dict(full: Dict[str, Any], module: nn.Module, optimizer: torch.optim.Optimizer) -> Dict[str, Any]:
+    """This rank's share of a full optimizer state, ready for optimizer.load_state_dict."""
+    from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+    if hasattr(FSDP, "optim_state_dict_to_load"):
+        try:
+            return FSDP.optim_state_dict_to_load(module, optimizer, full)  # torch >= 2.1
+        except TypeError:
+            return FSDP.optim_state_dict_to_load(full, module, optimizer)  # torch 2.0
+    return FSDP.shard_full_optim_state_dict(full, module)
+
+
 def unwrap(module: nn.Module) -> nn.Module:
     return getattr(module, "module", module)
-
-
-def split_flags(values: List[float]) -> Tuple[bool, ...]:
-    return tuple(bool(v) for v in values)

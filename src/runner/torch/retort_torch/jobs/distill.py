@@ -35,8 +35,10 @@ from ..data import BatchPlan, Batch, Row, collate, curriculum_order, load_rows
 from ..events import Emitter
 from ..generate import generate
 from ..losses import HeadLogits, HiddenProjection, LossConfig, SparseTargets, attention_map_loss, distill_loss_chunked, hidden_loss
-from ..model import (ADAPTER_WEIGHTS, CausalLM, DecoderLayer, apply_lora, as_dtype, autocast, base_state_dict,
-                     load_model, save_lora, save_model)
+from ..config import save_config
+from ..model import (ADAPTER_WEIGHTS, DTYPE_NAMES, CausalLM, DecoderLayer, apply_lora, as_dtype, autocast,
+                     base_state_dict, load_model, save_lora)
+from ..safetensors_io import save_checkpoint
 from ..qat import apply_qat
 from ..schedules import lr_at, temperature_at
 from ..spec import DistillSpec, SpecError, Stage
@@ -133,6 +135,9 @@ class DistillJob:
         if self.resume_dir is not None:
             self._resume_weights(self.resume_dir)
         if self.fsdp and self.env.active:
+            if spec.lora is not None or len(self.projections):
+                raise SpecError("spec.json: --fsdp shards full fine-tuning only; LoRA adapters and hidden-state "
+                                "projections train under DDP (run without --fsdp)")
             self.model: nn.Module = D.wrap_fsdp(student, self.env, DecoderLayer, self.amp is not None)
         else:
             self.model = D.wrap_ddp(student, self.env, find_unused=False)
@@ -270,7 +275,10 @@ class DistillJob:
 
     def _resume_state(self, folder: str) -> None:
         s = self.trainer_state
-        self.optimizer.load_state_dict(s["optimizer"])
+        if self.fsdp and self.env.active:
+            self.optimizer.load_state_dict(D.shard_optim_state_dict(s["optimizer"], self.model, self.optimizer))
+        else:
+            self.optimizer.load_state_dict(s["optimizer"])
         p = s["progress"]
         self.progress = Progress(**{**p, "cursors": {int(k): v for k, v in p["cursors"].items()}})
         rngs = s["rng"]
@@ -282,7 +290,11 @@ class DistillJob:
     def save(self) -> str:
         """Write checkpoints/step-N for the current step on rank 0; every rank takes part (FSDP gathers)."""
         step = self.progress.step
-        state = D.full_state_dict(self.model, self.env) if self.fsdp else None
+        if self.fsdp and self.env.active:
+            state: Optional[Dict[str, torch.Tensor]] = D.full_state_dict(self.model, self.env)
+            optim = D.full_optim_state_dict(self.model, self.optimizer)
+        else:
+            state, optim = None, self.optimizer.state_dict()
         rngs = [rng_state()]
         if self.env.active:
             gathered: List[Any] = [None] * self.env.world
@@ -290,36 +302,36 @@ class DistillJob:
             rngs = gathered
         path = ckpt.step_dir(self.job_dir, step)
         if self.env.is_main:
-            path = ckpt.write_atomic(self.job_dir, step, lambda tmp: self._fill_checkpoint(tmp, state, rngs))
-            self.progress.last_checkpoint = step
+            path = ckpt.write_atomic(self.job_dir, step, lambda tmp: self._fill_checkpoint(tmp, state, optim, rngs))
             ckpt.prune(self.job_dir, self.spec.keep_last)
             self.out.emit(P.checkpoint_event(step, os.path.abspath(path), ckpt.folder_bytes(path)))
         self.progress.last_checkpoint = step
         D.barrier(self.env)
         return path
 
-    def _fill_checkpoint(self, tmp: str, full_state: Optional[Dict[str, torch.Tensor]], rngs: List[Any]) -> None:
+    def _fill_checkpoint(self, tmp: str, gathered: Optional[Dict[str, torch.Tensor]], optim: Any, rngs: List[Any]) -> None:
+        """`gathered`: the unsharded weights under FSDP (the module itself holds shards), else None."""
         student = self.student
         master: Optional[Dict[str, torch.Tensor]] = None
         if self.spec.lora is not None:
+            if gathered is not None:
+                raise SpecError("spec.json: lora: LoRA with --fsdp is not supported; use DDP (drop --fsdp) for adapters")
             save_lora(student, tmp, base_model_name_or_path=self.spec.student.path)
         else:
-            if full_state is not None:  # FSDP: the gathered tensors
-                state = {k: v for k, v in full_state.items() if ".lora_" not in k}
-                with torch.no_grad():
-                    for name, p in student.named_parameters():
-                        if name in state:
-                            p.data = state[name].to(p.device)
-            save_model(student, tmp, dtype=self.save_dtype)
+            weights = base_state_dict(student) if gathered is None else {
+                k: v for k, v in gathered.items() if ".lora_" not in k and not (k == "lm_head.weight" and student.config.tie_word_embeddings)}
+            student.config.extra["torch_dtype"] = DTYPE_NAMES.get(self.save_dtype, "float32")
+            save_config(student.config, tmp)
+            save_checkpoint({k: v.detach().to("cpu", self.save_dtype) for k, v in weights.items()}, tmp)
             if self.save_dtype != torch.float32:  # exact resume needs the fp32 master copy
-                master = {k: v.detach().cpu().clone() for k, v in base_state_dict(student).items()}
+                master = {k: v.detach().to("cpu", torch.float32).clone() for k, v in weights.items()}
         ckpt.copy_tokenizer_files(self.student_dir, tmp)
         cfg = student.config
         ckpt.write_generation_config(self.student_dir, tmp, cfg.bos_token_id, cfg.eos_token_id)
         p = self.progress
         trainer_state = {
             "progress": {**p.__dict__, "cursors": {str(k): v for k, v in p.cursors.items()}},
-            "optimizer": self.optimizer.state_dict(), "rng": rngs, "projections": self.projections.state_dict(),
+            "optimizer": optim, "rng": rngs, "projections": self.projections.state_dict(), "fsdp": gathered is not None,
             "master_weights": master, "world": self.env.world,
         }
         torch.save(trainer_state, os.path.join(tmp, P.TRAINER_STATE))
