@@ -66,7 +66,14 @@ export class Tape {
 
     for (let i = this.entries.length - 1; i >= 0; i--) {
       const e = this.entries[i];
-      const gOut = e.outputs.map((o) => grads.get(o.buffer));
+      // A gradient may have arrived through a reshaped view: give it the output's own shape.
+      const gOut = e.outputs.map((o) => {
+        const g = grads.get(o.buffer);
+        if (!g || sameShape(g.shape, o.shape) || seedGrads.has(g)) return g;
+        const shaped = g.adoptShape(o.shape);
+        grads.set(o.buffer, shaped);
+        return shaped;
+      });
       if (gOut.every((g) => !g)) continue;
       const filled = e.outputs.map((o, j) => gOut[j] ?? rt.zeros(o.shape, 'f32', 'zero-grad'));
       const ctx: BackwardContext = {
@@ -123,6 +130,10 @@ export class Tape {
     this.owned.clear();
     this.entries.length = 0;
   }
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
 /** Gives a gradient the shape of its leaf (same element count) without copying. */

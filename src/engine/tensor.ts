@@ -48,6 +48,7 @@ export class Tensor {
     if (numel(shape) !== this.size) throw new Error(`reshape ${this.describe()} → [${shape}]: element counts differ`);
     const view = new Tensor(this.rt, this.buffer, shape, this.dtype, this.name);
     view.disposed = true; // a view never returns the buffer to the pool
+    view.requiresGrad = this.requiresGrad; // and is part of the same graph
     return view;
   }
 
