@@ -61,16 +61,16 @@ class _Reader:
             self.fail(key, f"must be ≤ {hi:g} (got {v})")
         return int(v) if integer else float(v)
 
-    def int(self, key: str, default: Any = _MISSING, lo: Optional[float] = None, hi: Optional[float] = None) -> Any:
+    def integer(self, key: str, default: Any = _MISSING, lo: Optional[float] = None, hi: Optional[float] = None) -> Any:
         return self.num(key, default, lo, hi, integer=True)
 
-    def str(self, key: str, default: Any = _MISSING) -> Any:
+    def text(self, key: str, default: Any = _MISSING) -> Any:
         v = self.raw(key, default)
         if v is not None and (not isinstance(v, str) or not v):
             self.fail(key, f"expected a non-empty string, got {_kind(v)}")
         return v
 
-    def bool(self, key: str, default: Any = _MISSING) -> Any:
+    def flag(self, key: str, default: Any = _MISSING) -> Any:
         v = self.raw(key, default)
         if v is not None and not isinstance(v, bool):
             self.fail(key, f"expected true or false, got {_kind(v)}")
@@ -129,7 +129,7 @@ class ModelRef:
 
 
 def _model_ref(r: _Reader, student: bool = False) -> ModelRef:
-    ref = ModelRef(r.str("path"), r.enum("dtype", DTYPES, None))
+    ref = ModelRef(r.text("path"), r.enum("dtype", DTYPES, None))
     if student:
         init = r.raw("init", "pretrained")
         if isinstance(init, dict):
@@ -326,14 +326,14 @@ def _stage_loss(r: _Reader) -> StageLoss:
 
 def _data(r: _Reader) -> DataConfig:
     d = DataConfig(
-        path=r.str("path"), format=r.enum("format", ("auto", "chat", "prompt-completion", "text"), "auto"),
-        chat_template=r.bool("chatTemplate", True), max_seq_len=r.int("maxSeqLen", 2048, 8, 131072),
-        truncation=r.enum("truncation", ("left", "right", "error"), "right"), packing=r.bool("packing", False),
+        path=r.text("path"), format=r.enum("format", ("auto", "chat", "prompt-completion", "text"), "auto"),
+        chat_template=r.flag("chatTemplate", True), max_seq_len=r.integer("maxSeqLen", 2048, 8, 131072),
+        truncation=r.enum("truncation", ("left", "right", "error"), "right"), packing=r.flag("packing", False),
         curriculum=r.enum("curriculum", CURRICULA, "none"),
     )
     topk = r.sub("teacherTopK", None)
     if topk is not None:
-        d.teacher_top_k = topk.int("k", 20, 1, 1024)
+        d.teacher_top_k = topk.integer("k", 20, 1, 1024)
         topk.done()
     r.done()
     return d
@@ -342,11 +342,11 @@ def _data(r: _Reader) -> DataConfig:
 def _stage(r: _Reader) -> Stage:
     stop = r.sub("stop")
     assert stop is not None
-    rule = StopRule(stop.int("steps", lo=1, hi=100_000_000), stop.int("maxTokens", None, lo=1),
-                    stop.int("earlyStopPatience", None, 1, 1000), stop.enum("metric", ("eval_loss",), "eval_loss"))
+    rule = StopRule(stop.integer("steps", lo=1, hi=100_000_000), stop.integer("maxTokens", None, lo=1),
+                    stop.integer("earlyStopPatience", None, 1, 1000), stop.enum("metric", ("eval_loss",), "eval_loss"))
     stop.done()
     stage = Stage(
-        name=r.str("name", "main"), data=_data(r.sub("data")),  # type: ignore[arg-type]
+        name=r.text("name", "main"), data=_data(r.sub("data")),  # type: ignore[arg-type]
         loss=_stage_loss(r.sub("loss", {})), stop=rule,  # type: ignore[arg-type]
         lr=r.num("lr", None, 0, 1, lo_open=True),
     )
@@ -362,7 +362,7 @@ def _distill(r: _Reader) -> DistillSpec:
     spec = DistillSpec(
         teacher=_model_ref(r.sub("teacher")),  # type: ignore[arg-type]
         student=_model_ref(r.sub("student"), student=True),  # type: ignore[arg-type]
-        stages=[], seed=r.int("seed", 42, 0, SEED_MAX),
+        stages=[], seed=r.integer("seed", 42, 0, SEED_MAX),
     )
     stages = r.items("stages", min_items=1) or []
     for i, raw in enumerate(stages):
@@ -385,21 +385,21 @@ def _distill(r: _Reader) -> DistillSpec:
         eps=o.num("eps", 1e-8, 0, 1, lo_open=True), weight_decay=o.num("weightDecay", 0.01, 0, 1),
         grad_clip=o.num("gradClip", 1.0, 0, 1e6),
         schedule=LrSchedule(s.enum("kind", ("constant", "linear", "cosine"), "cosine"),
-                            s.int("warmupSteps", 0, 0, 10_000_000), s.num("minLrRatio", 0.1, 0, 1)),
+                            s.integer("warmupSteps", 0, 0, 10_000_000), s.num("minLrRatio", 0.1, 0, 1)),
     )
     s.done()
     o.done()
 
     b = r.sub("batch", {})
     assert b is not None
-    spec.micro_batch, spec.grad_accumulation = b.int("microBatch", 4, 1, 4096), b.int("gradAccumulation", 1, 1, 4096)
+    spec.micro_batch, spec.grad_accumulation = b.integer("microBatch", 4, 1, 4096), b.integer("gradAccumulation", 1, 1, 4096)
     b.done()
     lora = r.sub("lora", None)
     if lora is not None:
         targets = lora.items("targetModules", ["q_proj", "k_proj", "v_proj", "o_proj"], min_items=1) or []
         if not all(isinstance(t, str) and t for t in targets):
             lora.fail("targetModules", f"expected layer names, got {targets!r}")
-        spec.lora = Lora(lora.int("rank", 16, 1, 1024), lora.num("alpha", 32.0, 0, 4096, lo_open=True),
+        spec.lora = Lora(lora.integer("rank", 16, 1, 1024), lora.num("alpha", 32.0, 0, 4096, lo_open=True),
                          lora.num("dropout", 0.05, 0, 1), list(targets))
         if spec.lora.dropout >= 1:
             lora.fail("dropout", "must be < 1")
@@ -411,22 +411,22 @@ def _distill(r: _Reader) -> DistillSpec:
             qat.fail("bits", f"must be one of 8, 4 (got {bits!r})")
         if group not in (32, 128):
             qat.fail("groupSize", f"must be one of 32, 128 (got {group!r})")
-        spec.qat = Qat(bits, group, qat.bool("symmetric", True), qat.bool("perChannel", True))
+        spec.qat = Qat(bits, group, qat.flag("symmetric", True), qat.flag("perChannel", True))
         qat.done()
     c = r.sub("checkpoint", {})
     assert c is not None
-    spec.checkpoint_every, spec.keep_last = c.int("everySteps", 500, 0, 100_000_000), c.int("keepLast", 3, 1, 1000)
+    spec.checkpoint_every, spec.keep_last = c.integer("everySteps", 500, 0, 100_000_000), c.integer("keepLast", 3, 1, 1000)
     c.done()
     e = r.sub("eval", {})
     assert e is not None
-    spec.eval_every, spec.eval_dataset = e.int("everySteps", 0, 0, 100_000_000), e.str("dataset", None)
-    spec.eval_max_samples = e.int("maxSamples", 64, 1, 1_000_000)
+    spec.eval_every, spec.eval_dataset = e.integer("everySteps", 0, 0, 100_000_000), e.text("dataset", None)
+    spec.eval_max_samples = e.integer("maxSamples", 64, 1, 1_000_000)
     e.done()
     out = r.sub("output", {})
     assert out is not None
-    spec.output_dir = out.str("dir", None)
+    spec.output_dir = out.text("dir", None)
     out.done()
-    spec.max_bad_steps = r.int("maxBadSteps", 5, 1, 1000)
+    spec.max_bad_steps = r.integer("maxBadSteps", 5, 1, 1000)
     for i, st in enumerate(spec.stages):
         if st.stop.early_stop_patience is not None and spec.eval_every == 0:
             r.fail(f"stages.{i}.stop.earlyStopPatience", "needs periodic evaluation (eval.everySteps > 0)")
@@ -485,24 +485,24 @@ def _teacher_generate(r: _Reader) -> TeacherGenerateSpec:
     assert s is not None
     kind = s.enum("kind", ("local", "openai"))
     if kind == "local":
-        source = TeacherSource(kind, path=s.str("path"), dtype=s.enum("dtype", DTYPES, None))
+        source = TeacherSource(kind, path=s.text("path"), dtype=s.enum("dtype", DTYPES, None))
     else:
-        url = s.str("baseUrl")
+        url = s.text("baseUrl")
         if not url.startswith(("http://", "https://")):
             s.fail("baseUrl", f"must be an http(s) URL (got {url!r})")
-        source = TeacherSource(kind, base_url=url, api_key=s.str("apiKey", None), model=s.str("model"),
-                               concurrency=s.int("concurrency", 8, 1, 1024), retries=s.int("retries", 3, 0, 100))
+        source = TeacherSource(kind, base_url=url, api_key=s.text("apiKey", None), model=s.text("model"),
+                               concurrency=s.integer("concurrency", 8, 1, 1024), retries=s.integer("retries", 3, 0, 100))
     s.done()
     sp = r.sub("sampling", {})
     assert sp is not None
     sampling = Sampling(sp.num("temperature", 0.6, 0, 10), sp.num("topP", 0.95, 0, 1, lo_open=True),
-                        sp.int("topK", 0, 0, 100_000), sp.int("maxNewTokens", 4096, 1, 131072),
-                        sp.int("samplesPerPrompt", 1, 1, 1024), sp.int("seed", 0, 0, SEED_MAX))
+                        sp.integer("topK", 0, 0, 100_000), sp.integer("maxNewTokens", 4096, 1, 131072),
+                        sp.integer("samplesPerPrompt", 1, 1, 1024), sp.integer("seed", 0, 0, SEED_MAX))
     sp.done()
     f = r.sub("filters", {})
     assert f is not None
-    filters = TraceFilters(f.bool("answerCheck", False), f.int("minLength", 0, 0), f.int("maxLength", None, 1),
-                           f.bool("requireThink", False), f.enum("dedup", ("exact", "near", "none"), "exact"),
+    filters = TraceFilters(f.flag("answerCheck", False), f.integer("minLength", 0, 0), f.integer("maxLength", None, 1),
+                           f.flag("requireThink", False), f.enum("dedup", ("exact", "near", "none"), "exact"),
                            f.num("nearDupThreshold", 0.9, 0, 1, lo_open=True))
     if filters.max_length is not None and filters.max_length < filters.min_length:
         f.fail("maxLength", "must be ≥ minLength")
@@ -510,9 +510,9 @@ def _teacher_generate(r: _Reader) -> TeacherGenerateSpec:
     lp = r.sub("logprobs", None)
     top_k = None
     if lp is not None:
-        top_k = lp.int("topK", 20, 1, 1024)
+        top_k = lp.integer("topK", 20, 1, 1024)
         lp.done()
-    spec = TeacherGenerateSpec(source, r.str("prompts"), r.str("output"), sampling, top_k, filters,
+    spec = TeacherGenerateSpec(source, r.text("prompts"), r.text("output"), sampling, top_k, filters,
                                r.enum("curriculum", CURRICULA, "none"))
     r.done()
     return spec
@@ -533,10 +533,10 @@ def _eval(r: _Reader) -> EvalSpec:
     sp = r.sub("sampling", {})
     assert sp is not None
     sampling = Sampling(temperature=sp.num("temperature", 0.0, 0, 10), top_p=sp.num("topP", 1.0, 0, 1, lo_open=True),
-                        max_new_tokens=sp.int("maxNewTokens", 4096, 1, 131072),
-                        samples_per_prompt=sp.int("n", 1, 1, 1024), seed=sp.int("seed", 0, 0, SEED_MAX))
+                        max_new_tokens=sp.integer("maxNewTokens", 4096, 1, 131072),
+                        samples_per_prompt=sp.integer("n", 1, 1, 1024), seed=sp.integer("seed", 0, 0, SEED_MAX))
     sp.done()
-    spec = EvalSpec(_model_ref(r.sub("model")), r.str("dataset"), r.int("limit", None, 1), sampling)  # type: ignore[arg-type]
+    spec = EvalSpec(_model_ref(r.sub("model")), r.text("dataset"), r.integer("limit", None, 1), sampling)  # type: ignore[arg-type]
     r.done()
     return spec
 

@@ -110,6 +110,8 @@ class DistillJob:
             if self.device.type == "cuda" and not self.env.active and torch.cuda.device_count() > 1:
                 teacher_device = torch.device("cuda:1")  # own GPU: the student's keeps its memory
             self.teacher = load_frozen(replace(spec.teacher, path=resolve(spec.teacher.path)), teacher_device)
+        # the teacher's LM head where the loss runs (a copy only when the teacher has its own GPU)
+        self.teacher_head = None if self.teacher is None else self.teacher.lm_head.weight.to(self.device)
         self.out.log(f"loading student {spec.student.path}")
         student = self._load_student(student_dir)
         # checkpoints keep the student's storage dtype; training itself runs on fp32 master weights
@@ -503,7 +505,7 @@ class DistillJob:
                     t_out = self.teacher(batch.ids.to(t_dev), attention_mask=None if am is None else am.to(t_dev),
                                          position_ids=batch.positions.to(t_dev), output_hidden_states=loss_cfg.hidden is not None,
                                          compute_logits=False, output_attentions=t_layers)
-                teacher = HeadLogits(t_out.last_hidden_state.to(self.device), self.teacher.lm_head.weight.to(self.device))
+                teacher = HeadLogits(t_out.last_hidden_state.to(self.device), self.teacher_head)
             elif loss_cfg.teacher_targets == "offline-topk" and cfg.alpha > 0:
                 assert batch.topk_ids is not None and batch.topk_logprobs is not None
                 teacher = SparseTargets(batch.topk_ids, batch.topk_logprobs)
