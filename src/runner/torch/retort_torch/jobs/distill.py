@@ -102,7 +102,8 @@ class DistillJob:
         seed_everything(spec.seed + self.env.rank)
         student_dir = resolve(spec.student.path)
         self.student_dir = student_dir
-        needs_teacher = any(s.loss.teacher_targets == "online" for s in spec.stages) or isinstance(spec.student.init, list)
+        needs_teacher = isinstance(spec.student.init, list) or any(
+            s.loss.teacher_targets == "online" and (s.loss.soft_weight > 0 or s.loss.hidden or s.loss.attention) for s in spec.stages)
         self.teacher: Optional[CausalLM] = None
         if needs_teacher:
             self.out.log(f"loading teacher {spec.teacher.path}")
@@ -257,7 +258,8 @@ class DistillJob:
         state_path = os.path.join(folder, P.TRAINER_STATE)
         if not os.path.isfile(state_path):
             raise SpecError(f"--resume {folder}: no {P.TRAINER_STATE} (not a checkpoint of a distill job)")
-        self.trainer_state = torch.load(state_path, map_location="cpu")
+        # our own file, holding RNG states (Python/NumPy objects): torch >= 2.6 would refuse them by default
+        self.trainer_state = torch.load(state_path, map_location="cpu", weights_only=False)
         with torch.no_grad():
             if os.path.isfile(os.path.join(folder, ADAPTER_WEIGHTS)):
                 from ..safetensors_io import load_file
