@@ -71,6 +71,8 @@ def test_teacher_generate_local_filters_and_report(bigram, tmp_path):
         assert k["meta"] == {"prompt_line": k["meta"]["prompt_line"], "sample": 0, "tokens": 3, "finish": "stop", "correct": True}
     samples = of_type(events, "sample")
     assert [s["correct"] for s in samples] == [True, True, False] and samples[0]["source"] == "teacher"
+    (ev,) = of_type(events, "eval")
+    assert ev["metrics"]["reward"] == pytest.approx(4 / 6) and ev["metrics"]["kept"] == 2 and ev["metrics"]["dropped_too_long"] == 2
     progress = of_type(events, "progress")
     assert progress[-1]["done"] == progress[-1]["total"] == 10
 

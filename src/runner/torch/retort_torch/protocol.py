@@ -52,7 +52,8 @@ step just taken. A checkpoint's `step` (and its folder step-N) counts the steps 
 the index of the step a resumed run takes next. Metrics: step {soft, hard, temperature, lr, grad_norm,
 tokens_per_s, tokens (job total), loss_tokens (this step), step_ms, hidden?, attention?}; distill eval
 {eval_loss, soft, hard, temperature}; eval job {accuracy, pass_at_1, problems, samples, correct,
-no_answer, temperature, top_p, max_new_tokens, n, seed}.
+no_answer, temperature, top_p, max_new_tokens, n, seed}; teacher-generate's final eval event {generated, kept,
+dropped_<reason>, reward (teacher accuracy when answers were checked)}.
 
 stdin: control lines {"control": "pause" | "resume" | "stop"}. SIGTERM means stop. On stop the
 worker writes a checkpoint, emits its `checkpoint` event, then `state: stopped`, and exits 0.

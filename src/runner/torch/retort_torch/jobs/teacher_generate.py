@@ -266,6 +266,10 @@ def run(spec: TeacherGenerateSpec, job_dir: str, out: Emitter, control: Control)
     for target in (f"{path}.report.json", os.path.join(job_dir, P.RESULT_FILE)):
         with open(target, "w", encoding="utf-8") as f:
             json.dump(report, f, indent=2)
+    metrics = {"generated": float(len(samples)), "kept": float(len(kept)), **{f"dropped_{k}": float(v) for k, v in dropped.items()}}
+    if report["accuracy"] is not None:
+        metrics["reward"] = report["accuracy"]  # telemetry.ts: mean answer correctness of the samples
+    out.emit(P.eval_event(0, 0, metrics))
     reasons = ", ".join(f"{k} {v}" for k, v in dropped.items() if v) or "none"
     out.log(f"teacher-generate: kept {len(kept)} of {len(samples)} samples from {len(prompts)} prompts (dropped: {reasons}); wrote {path}")
     return "stopped" if control.stop_requested else "finished"
