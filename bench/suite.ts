@@ -12,6 +12,7 @@ import { referenceDistillLoss, referenceLogits } from './model/reference.ts';
 import { engineForward } from './forward/engine.ts';
 import { ortForward } from './forward/ort.ts';
 import { tfjsForward } from './forward/tfjs.ts';
+import { engineTrainStep } from './train/engine.ts';
 import { tfjsTrainStep } from './train/tfjs.ts';
 
 /** The devices the suite measures on: the engine's runtime and the tfjs backend (ORT opens its own). */
@@ -108,8 +109,7 @@ function trainCase(p: Peers, shape: StudentShape, log: (msg: string) => void): C
       return Math.abs(loss[0] - ref) / Math.abs(ref);
     },
     contenders: [
-      // engine: bench/train/engine.ts (DistillStep) joins once src/engine/train compiles (fused-lm-loss.ts is being written)
-      unavailable('engine', 'DistillStep does not build yet (src/engine/loss/fused-lm-loss.ts is missing)'),
+      { impl: 'engine', make: async () => engineTrainStep(p.rt, spec, student, teacher, batch) },
       p.tfjs ? { impl: 'tfjs', make: async () => tfjsTrainStep(p.tfjs!, spec, student, teacher, batch) } : unavailable('tfjs', p.tfjsError ?? 'tfjs did not start'),
     ],
   };
