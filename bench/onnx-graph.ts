@@ -59,7 +59,7 @@ const ATTR_INT = 2;
 const ATTR_STRING = 3;
 const ATTR_INTS = 7;
 
-/** Appends protobuf fields to a growing list of byte chunks; nested messages are encoded first, then framed. */
+/** Appends protobuf fields to a list of byte chunks; `finish()` copies them into one buffer, once. */
 class ProtoWriter {
   private chunks: Uint8Array[] = [];
   private size = 0;
@@ -109,10 +109,14 @@ class ProtoWriter {
     return this.bytes(field, new TextEncoder().encode(s));
   }
 
+  /** A nested message: its chunks are framed and adopted, not copied (initializers can be hundreds of MB). */
   message(field: number, build: (w: ProtoWriter) => void): this {
     const inner = new ProtoWriter();
     build(inner);
-    return this.bytes(field, inner.finish());
+    this.key(field, WIRE_BYTES);
+    this.varint(inner.size);
+    for (const c of inner.chunks) this.push(c);
+    return this;
   }
 
   finish(): Uint8Array {

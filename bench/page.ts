@@ -43,8 +43,11 @@ async function run(config: SuiteConfig): Promise<SuiteResult> {
     isSoftware: p.rt.env.isSoftware,
     notes: [
       'jax-js: not installed in this workspace (no offline copy), so it is not measured.',
-      'ORT: onnxruntime-web/webgpu (C++ WebGPU EP), graph optimisation "all", output left in a GPU buffer; input A is a GPU buffer, the weight an initializer.',
-      'tfjs: tfjs-backend-webgpu, tf.matMul(A, B) with B [K, N]; timing submits its batched commands and waits for the queue (no read back).',
+      'matmul: C = A·Wᵀ with W [N, K] as the engine stores a Linear (transB); "engine [K,N]" is the engine on a pre-transposed weight, the peers\' layout. ORT: one MatMul node, W an initializer, A a GPU buffer, output left on the GPU. tfjs: tf.matMul(A, B) with B [K, N].',
+      'candidate / candidate tiled: proposed replacements for the engine\'s matmul (bench/matmul/candidate*.wgsl) run through the engine\'s runtime — barrier-free for software adapters, vec4-along-K tiled for GPUs.',
+      'forward: logits for every token. ORT runs the student as a standard-op ONNX graph (opset 17, no contrib ops such as GroupQueryAttention that an optimum export would carry); tfjs runs a hand-written decoder.',
+      'training step: student + teacher forward, α·T²·KL + (1 − α)·CE, backward, clipping, Adam; each step reads its loss back (engine: DistillStep; tfjs: tf.variableGrads + tf.train.adam).',
+      'Timing: N iterations, then a wait for the device queue (engine rt.sync, tfjs submit + onSubmittedWorkDone, ORT onSubmittedWorkDone on its device); the first run (compilation) is not timed.',
     ],
   };
   log(`adapter: ${env.adapters.engine}${env.isSoftware ? ' (software)' : ''}; shapes ${config.shapes}`);

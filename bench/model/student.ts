@@ -27,13 +27,19 @@ export function hostWeights(spec: ModelSpec, seed: number, std = 0.02): HostWeig
     s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
     return (s + 0.5) / 2 ** 32;
   };
-  const normal = () => Math.sqrt(-2 * Math.log(unit())) * Math.cos(2 * Math.PI * unit());
   const out: HostWeights = new Map();
   for (const w of tensorNamesFor(spec)) {
     const n = w.shape.reduce((a, b) => a * b, 1);
     const isNorm = w.name.endsWith('norm.weight');
-    const sd = w.name.endsWith('.bias') ? std / 2 : std;
-    out.set(w.name, Float32Array.from({ length: n }, () => (isNorm ? 1 + 0.1 * normal() : sd * normal())));
+    const [mean, sd] = isNorm ? [1, 0.1] : [0, w.name.endsWith('.bias') ? std / 2 : std];
+    const data = new Float32Array(n);
+    // Box–Muller, both outputs used: the real student has ~10⁸ values
+    for (let i = 0; i < n; i += 2) {
+      const r = Math.sqrt(-2 * Math.log(unit())), t = 2 * Math.PI * unit();
+      data[i] = mean + sd * r * Math.cos(t);
+      if (i + 1 < n) data[i + 1] = mean + sd * r * Math.sin(t);
+    }
+    out.set(w.name, data);
   }
   return out;
 }
