@@ -1,8 +1,9 @@
 // Shared by the dense and sparse loss kernels (prepended to their source): online log-sum-exp pairs and
 // the divergences D(p ‖ q) per entry. KIND is the variant constant, params.beta / params.lambda
 // uniforms. divergence_term returns an entry's term of D and r = ∂D/∂(log q) with the q free; the
-// kernels chain r through their softmax. lp, lq are finite (a zero mass is a finite stand-in ≤ −1e30,
-// which keeps every term exact where D is finite).
+// kernels chain r through their softmax. lp, lq are finite: a zero mass is a finite stand-in ≤ −1e30,
+// which keeps every term exact where D is finite; where D is infinite (reverse KL, or skew-reverse
+// KL at λ = 0, against a teacher bin of zero mass) the term comes out ~1e30 instead of ∞.
 
 const WG = 256u;
 const LOWEST = -3.4028234663852886e38; // a finite −∞
