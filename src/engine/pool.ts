@@ -6,7 +6,7 @@ export const STORAGE_USAGE = GPUBufferUsageFlags();
 
 function GPUBufferUsageFlags(): number {
   // GPUBufferUsage is a global in browsers and is installed by the Dawn bindings in Node.
-  const u = (globalThis as { GPUBufferUsage?: Record<string, number> }).GPUBufferUsage;
+  const u = (globalThis as unknown as { GPUBufferUsage?: Record<string, number> }).GPUBufferUsage;
   return u ? u.STORAGE | u.COPY_SRC | u.COPY_DST : 0x80 | 0x04 | 0x08;
 }
 

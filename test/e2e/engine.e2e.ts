@@ -29,6 +29,7 @@ describe('engine in a browser worker (Chromium, WebGPU)', () => {
     for (const l of r.losses) expect(Number.isFinite(l)).toBe(true);
     expect(r.losses[4]).toBeLessThan(r.losses[0]);
     await s.page.screenshot({ path: `${SCREENSHOTS}/engine-harness.png` });
+    if (s.consoleErrors.length) console.log('console errors:', s.consoleErrors);
     expect(s.consoleErrors).toEqual([]);
   });
 });

@@ -33,7 +33,7 @@ describe('real Qwen vocabulary, padded differently in teacher and student', () =
     const labels = Int32Array.from(ids, (_, i) => (i + 1 < T ? ids[i + 1] : -1));
     const step = new DistillStep(rt, student, teacher, [...student.weights.values()], logitVocab, {
       beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, maxGradNorm: 1,
-    }, 8);
+    }, 16);
     const losses: number[] = [];
     for (let i = 0; i < 3; i++) {
       const t0 = performance.now();

@@ -86,19 +86,20 @@ export async function runDistill(
         const micros = Array.from({ length: config.batch.gradAccumulation }, () => collate(nextBatch(), { padId: tokenizer.padId ?? 0 }));
         const count = micros.reduce((n, b) => n + b.labels.filter((l) => l >= 0).length, 0);
         for (const b of micros) step.micro({ ids: b.ids, labels: b.labels, B: b.size, T: b.seqLen }, loss, Math.max(1, count));
-        const lr = lrAt(o, global, totalSteps) * (stage.lr ?? 1) ;
+        // A stage's lr replaces the optimizer's peak rate for that stage (same rule as the torch worker).
+        const lr = lrAt({ ...o, lr: stage.lr ?? o.lr }, global, totalSteps);
         const st = await step.apply(lr);
-        global++;
+        const at = global++; // events count steps from 0 (telemetry.ts)
         const seconds = (performance.now() - t0) / 1000;
         if (st.skipped || !Number.isFinite(st.loss)) {
           bad++;
-          hooks.emit({ type: 'error', message: `step ${global}: non-finite loss or gradient (loss ${st.loss}); update skipped, weights unchanged`, where: `stage ${stage.name}`, recoverable: bad < MAX_BAD_STEPS });
+          hooks.emit({ type: 'error', message: `step ${at}: non-finite loss or gradient (loss ${st.loss}); update skipped, weights unchanged`, where: `stage ${stage.name}`, recoverable: bad < MAX_BAD_STEPS });
           if (bad >= MAX_BAD_STEPS) throw new Error(`stopped after ${bad} consecutive non-finite steps; the last good weights are kept`);
           continue;
         }
         bad = 0;
         hooks.emit({
-          type: 'step', step: global, stage: si, loss: st.loss,
+          type: 'step', step: at, stage: si, loss: st.loss,
           metrics: { soft: st.soft, hard: st.hard, temperature, lr, grad_norm: st.gradNorm, tokens_per_s: st.tokens / seconds },
         });
         if (hooks.saveCheckpoint && config.checkpoint.everySteps > 0 && global % config.checkpoint.everySteps === 0) {
