@@ -8,14 +8,23 @@ bash scripts/ensure-system-deps.sh
 source scripts/gpu-env.sh
 [ -d node_modules ] || npm install
 
+# Every stage runs even when an earlier one fails, so one run shows everything that is wrong.
+failed=()
+
 echo "== vitest: core, engine on Dawn, runner"
-npx vitest run
+npx vitest run || failed+=(vitest)
 
 echo "== pytest: torch worker"
-"$RETORT_PYTHON" -m pytest -q test/torch
+"$RETORT_PYTHON" -m pytest -q test/torch || failed+=(pytest)
 
-if [ -d test/e2e ] && ls test/e2e/*.e2e.ts >/dev/null 2>&1; then
-  echo "== e2e: Playwright + Chromium (WebGPU on SwiftShader)"
-  npx vite build --logLevel warn
-  npx vitest run --config test/e2e/vitest.e2e.config.ts
+echo "== e2e: production build + Playwright + Chromium (WebGPU on SwiftShader)"
+if npx vite build --logLevel warn; then
+  npx vitest run --config test/e2e/vitest.e2e.config.ts || failed+=(e2e)
+else
+  failed+=(build)
+fi
+
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "FAILED: ${failed[*]}" >&2
+  exit 1
 fi
