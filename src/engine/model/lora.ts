@@ -2,6 +2,10 @@ import type { ModelSpec } from '../../core/model-spec.ts';
 import type { Runtime } from '../runtime.ts';
 import type { Tensor } from '../tensor.ts';
 import { rng } from '../../core/random.ts';
+import type { FileSource } from '../../core/files.ts';
+import { joinPath, readJson } from '../../core/files.ts';
+import { SafetensorsFile } from '../../core/safetensors.ts';
+import { FormatError, MissingTensorError } from '../../core/errors.ts';
 
 export interface LoraConfig {
   rank: number;
@@ -66,6 +70,42 @@ export class LoraAdapters {
       }
     }
     for (const p of lora.pairs.values()) p.A.requiresGrad = p.B.requiresGrad = true;
+    return lora;
+  }
+
+  /**
+   * Reads a PEFT adapter folder (adapter_config.json + adapter_model.safetensors) for `spec`; every
+   * tensor's presence and shape is checked and errors name the file and tensor.
+   */
+  static async load(rt: Runtime, spec: ModelSpec, files: FileSource, dir: string): Promise<LoraAdapters> {
+    const cfgPath = joinPath(dir, 'adapter_config.json');
+    const cfg = (await readJson(files, cfgPath)) as Record<string, unknown>;
+    if (cfg.peft_type !== 'LORA') throw new FormatError({ file: cfgPath, field: 'peft_type' }, `expected "LORA", got ${JSON.stringify(cfg.peft_type)}`);
+    const rank = Number(cfg.r);
+    const alpha = Number(cfg.lora_alpha ?? rank);
+    const targets = cfg.target_modules;
+    if (!Number.isInteger(rank) || rank < 1) throw new FormatError({ file: cfgPath, field: 'r' }, `rank must be a positive integer, got ${JSON.stringify(cfg.r)}`);
+    if (!Array.isArray(targets) || targets.some((t) => typeof t !== 'string' || !MODULE_DIMS[t])) {
+      throw new FormatError({ file: cfgPath, field: 'target_modules' }, `expected a list of ${Object.keys(MODULE_DIMS).join(', ')}`);
+    }
+    const config: LoraConfig = { rank, alpha, dropout: Number(cfg.lora_dropout ?? 0), targetModules: targets as string[] };
+    const weightsPath = joinPath(dir, 'adapter_model.safetensors');
+    const st = await SafetensorsFile.open(files, weightsPath);
+    const lora = new LoraAdapters(config);
+    for (const mod of config.targetModules) {
+      const [out, inp] = MODULE_DIMS[mod](spec);
+      for (let l = 0; l < spec.layers; l++) {
+        const path = `model.layers.${l}.${PARENT[mod]}.${mod}`;
+        const read = async (which: 'A' | 'B', shape: [number, number]) => {
+          const name = peftName(path, which);
+          if (!st.has(name)) throw new MissingTensorError(weightsPath, name);
+          const e = st.entry(name);
+          if (e.shape.join() !== shape.join()) throw new FormatError({ file: weightsPath, tensor: name }, `shape [${e.shape}] ≠ [${shape}] for rank ${rank}`);
+          return rt.upload(await st.float32(name), shape, 'f32', name);
+        };
+        lora.pairs.set(path, { A: await read('A', [rank, inp]), B: await read('B', [out, rank]), scale: alpha / rank });
+      }
+    }
     return lora;
   }
 
