@@ -45,7 +45,7 @@ export async function distillCommand(argv: string[]): Promise<number> {
   const emit = (e: TelemetryEventBody) => {
     if (o.json) return console.log(JSON.stringify(e));
     if (e.type === 'step') {
-      const eta = ((Date.now() - t0) / e.step) * (total - e.step) / 1000;
+      const eta = (((Date.now() - t0) / (e.step + 1)) * (total - e.step - 1)) / 1000;
       console.log(`step ${String(e.step).padStart(5)}/${total}  loss ${e.loss.toFixed(4)}  soft ${e.metrics.soft.toFixed(4)}  hard ${e.metrics.hard.toFixed(4)}  T ${e.metrics.temperature.toFixed(2)}  lr ${e.metrics.lr.toExponential(2)}  ${e.metrics.tokens_per_s.toFixed(0)} tok/s  ETA ${eta.toFixed(0)} s`);
     } else if (e.type === 'checkpoint') console.log(`checkpoint: ${e.path}`);
     else if (e.type === 'log') console.log(e.message);

@@ -5,6 +5,7 @@ import type { FileSource } from '../../core/files.ts';
 import { loadDataset, collate, type Example } from '../../core/dataset.ts';
 import type { Tokenizer } from '../../core/tokenizer.ts';
 import { rng } from '../../core/random.ts';
+import { preflight } from '../../core/memory.ts';
 import type { Runtime } from '../runtime.ts';
 import type { Decoder } from '../model/decoder.ts';
 import { LoraAdapters } from '../model/lora.ts';
@@ -17,7 +18,11 @@ export interface TrainerHooks {
   saveCheckpoint?(step: number, files: CheckpointFiles): Promise<string>;
   /** Polled between steps: 'stop' ends the run after a checkpoint; 'pause' waits. */
   control?(): 'run' | 'pause' | 'stop';
+  /** GPU memory the job may use (WebGPU does not report it); default 4 GiB, a laptop GPU's share. */
+  memoryBudgetBytes?: number;
 }
+
+const CHUNK_TOKENS = 64;
 
 /** Consecutive non-finite steps after which the run stops (the last good weights are kept). */
 const MAX_BAD_STEPS = 3;
@@ -37,11 +42,25 @@ export async function runDistill(
   if (config.lora) {
     student.lora = LoraAdapters.create(rt, student.spec, config.lora, config.seed);
   }
+  // Refuse before allocating anything when the job cannot fit (the message suggests what to change).
+  const estimate = preflight(student.spec, teacher?.spec ?? null, {
+    batch: config.batch.microBatch,
+    seqLen: Math.max(...config.stages.map((s) => s.data.maxSeqLen)),
+    loraRank: config.lora?.rank ?? 0,
+    loraModules: config.lora?.targetModules.length,
+    chunkTokens: CHUNK_TOKENS,
+    teacherBytesPerWeight: teacher && teacher.w('model.embed_tokens.weight').dtype !== 'f32' ? 2 : 4,
+  }, {
+    maxBufferSize: rt.env.limits.maxBufferSize,
+    maxStorageBufferBindingSize: rt.env.limits.maxStorageBufferBindingSize,
+    budgetBytes: hooks.memoryBudgetBytes ?? 4 * 2 ** 30,
+  });
+  hooks.emit({ type: 'log', level: 'info', message: `GPU memory estimate: ${(estimate.total / 2 ** 20).toFixed(0)} MiB` });
   const params = student.lora ? student.lora.parameters() : [...student.weights.values()];
   const o = config.optimizer;
   const step = new DistillStep(rt, student, teacher, params, logitVocab, {
     beta1: o.betas[0], beta2: o.betas[1], eps: o.eps, weightDecay: o.weightDecay, maxGradNorm: o.gradClip,
-  });
+  }, CHUNK_TOKENS);
   const totalSteps = config.stages.reduce((n: number, s: Stage) => n + s.stop.steps, 0);
   let global = 0;
   let bad = 0;
