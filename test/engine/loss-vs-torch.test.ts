@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { gpu } from '../helpers/gpu.ts';
-import { randn, relErr } from '../helpers/numeric.ts';
+import { randn, relErr, worst } from '../helpers/numeric.ts';
 import { distillLossRows, distillLossTotals, type RowLossConfig } from '../../src/engine/kernels/distill_loss.ts';
 import { sparseLossRows, uploadSparseTargets } from '../../src/engine/kernels/sparse_loss.ts';
 import { hiddenLoss, type HiddenLossKind } from '../../src/engine/kernels/hidden_loss.ts';
@@ -85,12 +85,6 @@ function runTorch(cases: Case[]): Result[] {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-function worst(label: string, got: ArrayLike<number>, ref: ArrayLike<number>): number {
-  const { rel, abs } = relErr(got, ref);
-  console.log(`${label}: rel ${rel.toExponential(2)} abs ${abs.toExponential(2)}`);
-  return rel;
 }
 
 const tag = (c: RowLossConfig) =>

@@ -30,3 +30,25 @@ export function relErr(actual: ArrayLike<number>, reference: ArrayLike<number>):
   }
   return { abs, rel: ref === 0 ? abs : abs / ref };
 }
+
+/** Prints and returns the parity measure for one comparison (tests print the worst difference they saw). */
+export function worst(label: string, got: ArrayLike<number>, ref: ArrayLike<number>): number {
+  const { rel, abs } = relErr(got, ref);
+  console.log(`${label}: rel ${rel.toExponential(2)} abs ${abs.toExponential(2)}`);
+  return rel;
+}
+
+/** Central finite differences of f at x (float64), the independent check of every analytic backward. */
+export function finiteDiff(f: (x: Float64Array) => number, x: Float64Array, h = 1e-5): Float64Array {
+  const g = new Float64Array(x.length);
+  for (let i = 0; i < x.length; i++) {
+    const x0 = x[i];
+    x[i] = x0 + h;
+    const up = f(x);
+    x[i] = x0 - h;
+    const down = f(x);
+    x[i] = x0;
+    g[i] = (up - down) / (2 * h);
+  }
+  return g;
+}

@@ -4,6 +4,7 @@
  * snippet passes to `out(...)` as JSON.
  */
 import { spawnSync } from 'node:child_process';
+import { resolve } from 'node:path';
 
 export const PYTHON = process.env.RETORT_PYTHON ?? '/usr/bin/python3';
 
@@ -32,4 +33,16 @@ function dedent(code: string): string {
   const lines = code.replace(/^\n/, '').split('\n');
   const indent = Math.min(...lines.filter((l) => l.trim()).map((l) => l.length - l.trimStart().length));
   return lines.map((l) => l.slice(indent)).join('\n');
+}
+
+/** Runs a whole Python script with the torch worker package importable: JSON in on stdin, JSON out on stdout. */
+export function torchJson<T>(script: string, input: unknown): T {
+  const res = spawnSync(PYTHON, ['-c', script], {
+    input: JSON.stringify(input),
+    env: { ...process.env, PYTHONPATH: resolve('src/runner/torch') },
+    encoding: 'utf8',
+    maxBuffer: 64 * 2 ** 20,
+  });
+  if (res.status !== 0) throw new Error(`${PYTHON} exited with ${res.status}:\n${res.stderr}`);
+  return JSON.parse(res.stdout) as T;
 }

@@ -1,31 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { gpu } from '../../helpers/gpu.ts';
-import { randn, relErr } from '../../helpers/numeric.ts';
+import { finiteDiff, randn, relErr, worst } from '../../helpers/numeric.ts';
 import { distillLossRows, distillLossTotals, type RowLossConfig } from '../../../src/engine/kernels/distill_loss.ts';
 import { distillLossRowsRef } from '../../../src/engine/kernels/distill_loss.ref.ts';
 import { denseDistillLoss } from '../../../src/core/losses/dense.ts';
 
-function worst(label: string, got: ArrayLike<number>, ref: ArrayLike<number>): number {
-  const { rel, abs } = relErr(got, ref);
-  console.log(`${label}: rel ${rel.toExponential(2)} abs ${abs.toExponential(2)}`);
-  return rel;
-}
-
 /** Central differences of f at x (float64), h relative to nothing: logits are O(1). */
-function finiteDiff(f: (x: Float64Array) => number, x: Float64Array, h = 1e-5): Float64Array {
-  const g = new Float64Array(x.length);
-  for (let i = 0; i < x.length; i++) {
-    const x0 = x[i];
-    x[i] = x0 + h;
-    const up = f(x);
-    x[i] = x0 - h;
-    const down = f(x);
-    x[i] = x0;
-    g[i] = (up - down) / (2 * h);
-  }
-  return g;
-}
-
 const CONFIGS: RowLossConfig[] = [
   { divergence: 'forward-kl', temperature: 2, alpha: 0.7 },
   { divergence: 'forward-kl', temperature: 1, alpha: 1 },

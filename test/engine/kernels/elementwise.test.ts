@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { gpu } from '../../helpers/gpu.ts';
-import { randn, relErr } from '../../helpers/numeric.ts';
+import { randn, relErr, worst } from '../../helpers/numeric.ts';
 import {
   add, addBias, addInPlace, biasGrad, cast, columnSum, fill, flatGrid, mul, rowGrid, scale, sumSquares, unpack,
 } from '../../../src/engine/kernels/elementwise.ts';
@@ -9,12 +9,6 @@ import { f32ToPacked16 } from '../../../src/engine/kernels/pack.ts';
 
 // Sizes deliberately not multiples of the 256-thread workgroup or the 64-row column chunk.
 const SHAPES: number[][] = [[1], [7, 33], [3, 5, 70], [1031]];
-
-function worst(label: string, got: ArrayLike<number>, ref: ArrayLike<number>): number {
-  const { rel, abs } = relErr(got, ref);
-  console.log(`${label}: rel ${rel.toExponential(2)} abs ${abs.toExponential(2)}`);
-  return rel;
-}
 
 describe('elementwise maps (tolerance 1e-6 relative)', () => {
   for (const shape of SHAPES) {

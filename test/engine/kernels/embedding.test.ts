@@ -1,15 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { gpu } from '../../helpers/gpu.ts';
-import { randInt, randn, relErr } from '../../helpers/numeric.ts';
+import { randInt, randn, relErr, worst } from '../../helpers/numeric.ts';
 import { checkIds, embeddingBackward, embeddingForward, groupIds } from '../../../src/engine/kernels/embedding.ts';
 import { embeddingBackwardRef, embeddingForwardRef } from '../../../src/engine/kernels/embedding.ref.ts';
 import { f32ToPacked16 } from '../../../src/engine/kernels/pack.ts';
-
-function worst(label: string, got: ArrayLike<number>, ref: ArrayLike<number>): number {
-  const { rel, abs } = relErr(got, ref);
-  console.log(`${label}: rel ${rel.toExponential(2)} abs ${abs.toExponential(2)}`);
-  return rel;
-}
 
 /** Central differences of f at x (float64), one coordinate at a time. */
 function finiteDiff(f: (x: Float64Array) => number, x: Float64Array, h = 1e-4): Float64Array {

@@ -1,15 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { gpu } from '../../helpers/gpu.ts';
-import { randn, relErr } from '../../helpers/numeric.ts';
+import { randn, relErr, worst } from '../../helpers/numeric.ts';
 import { hiddenLoss, type HiddenLossKind } from '../../../src/engine/kernels/hidden_loss.ts';
 import { hiddenLossRef } from '../../../src/engine/kernels/hidden_loss.ref.ts';
 import { hiddenLoss as coreHiddenLoss } from '../../../src/core/losses/hidden.ts';
-
-function worst(label: string, got: ArrayLike<number>, ref: ArrayLike<number>): number {
-  const { rel, abs } = relErr(got, ref);
-  console.log(`${label}: rel ${rel.toExponential(2)} abs ${abs.toExponential(2)}`);
-  return rel;
-}
 
 function finiteDiff(f: (x: Float64Array) => number, x: Float64Array, h = 1e-6): Float64Array {
   const g = new Float64Array(x.length);

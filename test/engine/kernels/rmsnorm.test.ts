@@ -1,43 +1,10 @@
-import { execFileSync } from 'node:child_process';
-import { resolve } from 'node:path';
+import { torchJson } from '../../helpers/python.ts';
 import { describe, expect, it } from 'vitest';
 import { gpu } from '../../helpers/gpu.ts';
-import { randn, relErr } from '../../helpers/numeric.ts';
+import { finiteDiff, randn, relErr, worst } from '../../helpers/numeric.ts';
 import { rmsnormBackward, rmsnormForward } from '../../../src/engine/kernels/rmsnorm.ts';
 import { rmsnormBackwardRef, rmsnormForwardRef } from '../../../src/engine/kernels/rmsnorm.ref.ts';
 
-const PYTHON = process.env.RETORT_PYTHON ?? '/usr/bin/python3';
-
-/** Runs a Python snippet with the torch worker package importable; JSON in on stdin, JSON out on stdout. */
-function torchJson<T>(script: string, input: unknown): T {
-  const out = execFileSync(PYTHON, ['-c', script], {
-    input: JSON.stringify(input),
-    env: { ...process.env, PYTHONPATH: resolve('src/runner/torch') },
-    encoding: 'utf8',
-    maxBuffer: 64 * 2 ** 20,
-  });
-  return JSON.parse(out) as T;
-}
-
-function worst(label: string, got: ArrayLike<number>, ref: ArrayLike<number>): number {
-  const { rel, abs } = relErr(got, ref);
-  console.log(`${label}: rel ${rel.toExponential(2)} abs ${abs.toExponential(2)}`);
-  return rel;
-}
-
-function finiteDiff(f: (x: Float64Array) => number, x: Float64Array, h = 1e-5): Float64Array {
-  const g = new Float64Array(x.length);
-  for (let i = 0; i < x.length; i++) {
-    const x0 = x[i];
-    x[i] = x0 + h;
-    const up = f(x);
-    x[i] = x0 - h;
-    const down = f(x);
-    x[i] = x0;
-    g[i] = (up - down) / (2 * h);
-  }
-  return g;
-}
 
 const EPS = 1e-6;
 // Hidden-state rows, Qwen3's per-head q/k norm rows (C = head_dim), and shapes not multiples of 256 or 64.

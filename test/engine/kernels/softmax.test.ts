@@ -1,32 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { gpu } from '../../helpers/gpu.ts';
-import { randn, relErr } from '../../helpers/numeric.ts';
+import { finiteDiff, randn, relErr, worst } from '../../helpers/numeric.ts';
 import {
   logSoftmaxBackward, logSoftmaxForward, rowLogSumExp, softmaxBackward, softmaxForward,
 } from '../../../src/engine/kernels/softmax.ts';
 import {
   logSoftmaxBackwardRef, logSoftmaxRef, rowLogSumExpRef, softmaxBackwardRef, softmaxRef,
 } from '../../../src/engine/kernels/softmax.ref.ts';
-
-function worst(label: string, got: ArrayLike<number>, ref: ArrayLike<number>): number {
-  const { rel, abs } = relErr(got, ref);
-  console.log(`${label}: rel ${rel.toExponential(2)} abs ${abs.toExponential(2)}`);
-  return rel;
-}
-
-function finiteDiff(f: (x: Float64Array) => number, x: Float64Array, h = 1e-5): Float64Array {
-  const g = new Float64Array(x.length);
-  for (let i = 0; i < x.length; i++) {
-    const x0 = x[i];
-    x[i] = x0 + h;
-    const up = f(x);
-    x[i] = x0 - h;
-    const down = f(x);
-    x[i] = x0;
-    g[i] = (up - down) / (2 * h);
-  }
-  return g;
-}
 
 // V = 152064 is the largest Qwen vocabulary; an offset of +1000 would overflow exp without the max
 // (at T = 1, so z − max stays exact in f32: at 1000/T the input's own f32 rounding shows, in torch too).

@@ -1,31 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { gpu } from '../../helpers/gpu.ts';
-import { randn, relErr, rng } from '../../helpers/numeric.ts';
+import { finiteDiff, randn, relErr, rng, worst } from '../../helpers/numeric.ts';
 import { distillLossRows, distillLossTotals, type RowLossConfig } from '../../../src/engine/kernels/distill_loss.ts';
 import { sparseLossRows, uploadSparseTargets } from '../../../src/engine/kernels/sparse_loss.ts';
 import { sparseLossRowsRef } from '../../../src/engine/kernels/sparse_loss.ref.ts';
 import { distillLossRowsRef } from '../../../src/engine/kernels/distill_loss.ref.ts';
 import { sparseDistillLoss } from '../../../src/core/losses/sparse.ts';
-
-function worst(label: string, got: ArrayLike<number>, ref: ArrayLike<number>): number {
-  const { rel, abs } = relErr(got, ref);
-  console.log(`${label}: rel ${rel.toExponential(2)} abs ${abs.toExponential(2)}`);
-  return rel;
-}
-
-function finiteDiff(f: (x: Float64Array) => number, x: Float64Array, h = 1e-5): Float64Array {
-  const g = new Float64Array(x.length);
-  for (let i = 0; i < x.length; i++) {
-    const x0 = x[i];
-    x[i] = x0 + h;
-    const up = f(x);
-    x[i] = x0 - h;
-    const down = f(x);
-    x[i] = x0;
-    g[i] = (up - down) / (2 * h);
-  }
-  return g;
-}
 
 /**
  * Top-k targets as a teacher would send them: the k most likely ids of random teacher logits with

@@ -1,28 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { gpu } from '../../helpers/gpu.ts';
-import { randn, relErr } from '../../helpers/numeric.ts';
+import { finiteDiff, randn, relErr, worst } from '../../helpers/numeric.ts';
 import { swigluBackward, swigluForward } from '../../../src/engine/kernels/swiglu.ts';
 import { swigluBackwardRef, swigluForwardRef } from '../../../src/engine/kernels/swiglu.ref.ts';
-
-function worst(label: string, got: ArrayLike<number>, ref: ArrayLike<number>): number {
-  const { rel, abs } = relErr(got, ref);
-  console.log(`${label}: rel ${rel.toExponential(2)} abs ${abs.toExponential(2)}`);
-  return rel;
-}
-
-function finiteDiff(f: (x: Float64Array) => number, x: Float64Array, h = 1e-5): Float64Array {
-  const g = new Float64Array(x.length);
-  for (let i = 0; i < x.length; i++) {
-    const x0 = x[i];
-    x[i] = x0 + h;
-    const up = f(x);
-    x[i] = x0 - h;
-    const down = f(x);
-    x[i] = x0;
-    g[i] = (up - down) / (2 * h);
-  }
-  return g;
-}
 
 describe('swiglu (tolerance 2e-6 relative)', () => {
   it('the CPU backward matches finite differences of the CPU forward', () => {

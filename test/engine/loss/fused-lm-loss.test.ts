@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { gpu } from '../../helpers/gpu.ts';
-import { randn, relErr } from '../../helpers/numeric.ts';
+import { randn, relErr, worst } from '../../helpers/numeric.ts';
 import { fusedDistillLoss, type FusedLossArgs } from '../../../src/engine/loss/fused-lm-loss.ts';
 import type { RowLossConfig } from '../../../src/engine/kernels/distill_loss.ts';
 import { distillLossRowsRef } from '../../../src/engine/kernels/distill_loss.ref.ts';
@@ -8,12 +8,6 @@ import { sparseLossRowsRef } from '../../../src/engine/kernels/sparse_loss.ref.t
 import { f32ToPacked16 } from '../../../src/engine/kernels/pack.ts';
 import type { Runtime } from '../../../src/engine/runtime.ts';
 import type { Tensor } from '../../../src/engine/tensor.ts';
-
-function worst(label: string, got: ArrayLike<number>, ref: ArrayLike<number>): number {
-  const { rel, abs } = relErr(got, ref);
-  console.log(`${label}: rel ${rel.toExponential(2)} abs ${abs.toExponential(2)}`);
-  return rel;
-}
 
 /** x [R, K] · wᵀ with w [Cols, K] → [R, Cols] in float64. */
 function linear(x: ArrayLike<number>, w: ArrayLike<number>, R: number, K: number, cols: number): Float64Array {
