@@ -25,7 +25,7 @@ export function ratioToFasterPeer(c: CaseResult, engineImpl = 'engine'): { ratio
 
 function table(kind: CaseKind, cases: CaseResult[]): string[] {
   const impls = [...new Set(cases.flatMap((c) => c.results.map((r) => r.impl)))];
-  const unit = kind === 'matmul' ? 'GFLOPS' : 'ms/step';
+  const unit = kind === 'matmul' ? 'GFLOPS' : kind === 'forward' ? 'ms' : 'ms/step';
   const head = ['shape', ...impls.map((i) => `${i} ${unit}`), 'engine / faster peer'];
   if (impls.includes('candidate')) head.push('candidate / faster peer');
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
