@@ -9,6 +9,8 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
   generate: { summary: 'generate with the KV cache (temperature 0 = greedy)', load: async () => (await import('./generate.ts')).generateCommand },
   distill: { summary: 'run a distillation job (JSON config) on the engine', load: async () => (await import('./distill.ts')).distillCommand },
   runner: { summary: 'start the companion runner (HTTP API + PyTorch worker)', load: async () => (await import('./runner.ts')).runnerCommand },
+  'demo-data': { summary: 'regenerate the demo dataset (public/data/arith)', load: async () => (await import('./demo.ts')).demoDataCommand },
+  'demo-models': { summary: 'rebuild the demo teacher and student (public/models)', load: async () => (await import('./demo.ts')).demoModelsCommand },
 };
 
 function usage(): string {

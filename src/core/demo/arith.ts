@@ -74,10 +74,11 @@ export const MAX_DIFFICULTY = LEVELS.length;
 /** How the question is asked; `{e}` is the expression, e.g. `47*36`. */
 export const PHRASINGS: readonly string[] = ['What is {e}?', 'Compute {e}.', 'Calculate {e}.'];
 
-export interface ChatTurn {
+// a type, not an interface, so it fits ChatMessage's index signature
+export type ChatTurn = {
   role: 'user' | 'assistant';
   content: string;
-}
+};
 
 export interface ArithRecord {
   messages: [ChatTurn, ChatTurn];
