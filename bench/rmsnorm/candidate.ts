@@ -1,4 +1,4 @@
-import source from './candidate.wgsl?raw';
+import source from '../../src/engine/kernels/rmsnorm_rows.wgsl?raw'; // adopted by the engine for software adapters
 import { defineKernel } from '../../src/engine/kernel.ts';
 import type { Runtime } from '../../src/engine/runtime.ts';
 import type { Tensor } from '../../src/engine/tensor.ts';

@@ -1,5 +1,6 @@
 import source from './rmsnorm.wgsl?raw';
 import backwardSource from './rmsnorm_backward.wgsl?raw';
+import rowsSource from './rmsnorm_rows.wgsl?raw';
 import { defineKernel } from '../kernel.ts';
 import type { Runtime } from '../runtime.ts';
 import type { Tensor } from '../tensor.ts';
@@ -19,6 +20,11 @@ const FORWARD = defineKernel({
   ],
   params: { N: 'u32', C: 'u32', eps: 'f32' },
 });
+
+/** The same forward, one invocation per row: for software adapters, where every barrier is costly. */
+const FORWARD_ROWS = defineKernel({ ...FORWARD, name: 'rmsnorm_rows', source: rowsSource });
+
+export type RmsnormImpl = 'workgroup' | 'rows';
 
 function backwardKernel(entry: 'dx' | 'dweight_partials') {
   return defineKernel({
@@ -47,12 +53,17 @@ function rowsOf(fn: string, x: Tensor, w: Tensor): [number, number] {
 }
 
 // x [N, C], weight [C] → y [N, C] = x · rstd · weight, rstd [N] = 1 / sqrt(mean(x²) + eps) (saved for backward).
-export function rmsnormForward(rt: Runtime, x: Tensor, w: Tensor, eps: number): { y: Tensor; rstd: Tensor } {
+// `impl`: a workgroup per row (GPUs) or an invocation per row (software adapters: 14–650× faster on
+// SwiftShader, bench/README.md); chosen from the adapter unless given.
+export function rmsnormForward(
+  rt: Runtime, x: Tensor, w: Tensor, eps: number, impl: RmsnormImpl = rt.env.isSoftware ? 'rows' : 'workgroup',
+): { y: Tensor; rstd: Tensor } {
   const [N, C] = rowsOf('rmsnormForward', x, w);
   if (!(eps >= 0)) throw new Error(`rmsnormForward: eps ${eps} must be ≥ 0`);
   const y = rt.empty(x.shape, 'f32', 'rmsnorm');
   const rstd = rt.empty([N], 'f32', 'rmsnorm.rstd');
-  rt.dispatch(FORWARD, {}, { N, C, eps }, [x, w, y, rstd], rowGrid(N, 'rmsnormForward'));
+  if (impl === 'rows') rt.dispatch(FORWARD_ROWS, {}, { N, C, eps }, [x, w, y, rstd], rowGrid(Math.ceil(N / 64), 'rmsnormForward'));
+  else rt.dispatch(FORWARD, {}, { N, C, eps }, [x, w, y, rstd], rowGrid(N, 'rmsnormForward'));
   return { y, rstd };
 }
 

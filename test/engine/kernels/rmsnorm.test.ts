@@ -32,8 +32,14 @@ describe('rmsnorm (tolerance 2e-6 relative forward, 1e-5 backward)', () => {
       const tx = rt.upload(x, [N, C]);
       const tw = rt.upload(w, [C]);
       const tdy = rt.upload(dy, [N, C]);
-      const { y, rstd } = rmsnormForward(rt, tx, tw, EPS);
       const ref = rmsnormForwardRef(x, w, N, C, EPS);
+      // Both forwards: a workgroup per row (GPUs) and an invocation per row (software adapters).
+      const other = rmsnormForward(rt, tx, tw, EPS, rt.env.isSoftware ? 'workgroup' : 'rows');
+      expect(worst(`rmsnorm y (other impl) [${N},${C}]`, await rt.readF32(other.y), ref.y)).toBeLessThan(2e-6);
+      expect(worst(`rmsnorm rstd (other impl) [${N},${C}]`, await rt.readF32(other.rstd), ref.rstd)).toBeLessThan(2e-6);
+      other.y.dispose();
+      other.rstd.dispose();
+      const { y, rstd } = rmsnormForward(rt, tx, tw, EPS);
       expect(worst(`rmsnorm y [${N},${C}]`, await rt.readF32(y), ref.y)).toBeLessThan(2e-6);
       expect(worst(`rmsnorm rstd [${N},${C}]`, await rt.readF32(rstd), ref.rstd)).toBeLessThan(2e-6);
 

@@ -1,4 +1,4 @@
-// Candidate RMSNorm forward for software adapters: one invocation per row, no workgroup memory, no
+// RMSNorm forward for software adapters: one invocation per row, no workgroup memory, no
 // barriers. The engine's kernel (one 256-wide workgroup per row, a tree reduction with 9 barriers)
 // is right for GPUs with few long rows; SwiftShader pays a coroutine switch per barrier per SIMD
 // batch, which made it half of a CI-sized forward. Same math and outputs (y and rstd for backward):
