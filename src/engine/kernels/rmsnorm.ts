@@ -1,6 +1,7 @@
 import source from './rmsnorm.wgsl?raw';
 import backwardSource from './rmsnorm_backward.wgsl?raw';
 import rowsSource from './rmsnorm_rows.wgsl?raw';
+import rowsBackwardSource from './rmsnorm_rows_backward.wgsl?raw';
 import { defineKernel } from '../kernel.ts';
 import type { Runtime } from '../runtime.ts';
 import type { Tensor } from '../tensor.ts';
@@ -42,6 +43,7 @@ function backwardKernel(entry: 'dx' | 'dweight_partials') {
   });
 }
 const DX = backwardKernel('dx');
+const DX_ROWS = defineKernel({ ...DX, name: 'rmsnorm_rows_backward_dx', source: rowsBackwardSource, entry: 'main' });
 const DWEIGHT = backwardKernel('dweight_partials');
 
 /** Rows and columns of x [..., C] against a weight [C]; throws naming the op and tensors. */
@@ -74,6 +76,8 @@ export interface RmsnormBackwardOptions {
   out?: Tensor;
   /** …adding to what it holds. */
   accumulate?: boolean;
+  /** As rmsnormForward's `impl`; chosen from the adapter unless given. */
+  impl?: RmsnormImpl;
 }
 
 // dy [N, C], x [N, C], weight [C], rstd [N] → dx [N, C], dweight [C] (null unless needed).
@@ -84,7 +88,9 @@ export function rmsnormBackward(
   if (dy.dtype !== 'f32' || dy.size !== x.size) throw new Error(`rmsnormBackward: dy ${dy.describe()} should match x ${x.describe()}`);
   if (rstd.dtype !== 'f32' || rstd.size !== N) throw new Error(`rmsnormBackward: rstd ${rstd.describe()} should be [${N}]:f32`);
   const dx = rt.empty(x.shape, 'f32', 'rmsnorm.dx');
-  rt.dispatch(DX, {}, { N, C, rowsPerChunk: 0 }, [dy, x, w, rstd, dx], rowGrid(N, 'rmsnormBackward'));
+  const impl = opts.impl ?? (rt.env.isSoftware ? 'rows' : 'workgroup');
+  if (impl === 'rows') rt.dispatch(DX_ROWS, {}, { N, C, rowsPerChunk: 0 }, [dy, x, w, rstd, dx], rowGrid(Math.ceil(N / 64), 'rmsnormBackward'));
+  else rt.dispatch(DX, {}, { N, C, rowsPerChunk: 0 }, [dy, x, w, rstd, dx], rowGrid(N, 'rmsnormBackward'));
   if (opts.needWeight === false) return { dx, dw: null };
   const chunks = Math.ceil(N / ROWS_PER_CHUNK);
   const partials = rt.empty([chunks, C], 'f32', 'rmsnorm.dw_partials');

@@ -44,6 +44,9 @@ describe('rmsnorm (tolerance 2e-6 relative forward, 1e-5 backward)', () => {
       expect(worst(`rmsnorm rstd [${N},${C}]`, await rt.readF32(rstd), ref.rstd)).toBeLessThan(2e-6);
 
       const grads = rmsnormBackwardRef(dy, x, w, N, C, EPS);
+      const otherDx = rmsnormBackward(rt, tdy, tx, tw, rstd, { needWeight: false, impl: rt.env.isSoftware ? 'workgroup' : 'rows' }).dx;
+      expect(worst(`rmsnorm dx (other impl) [${N},${C}]`, await rt.readF32(otherDx), grads.dx)).toBeLessThan(1e-5);
+      otherDx.dispose();
       const { dx, dw } = rmsnormBackward(rt, tdy, tx, tw, rstd);
       expect(worst(`rmsnorm dx [${N},${C}]`, await rt.readF32(dx), grads.dx)).toBeLessThan(1e-5);
       expect(worst(`rmsnorm dw [${N},${C}]`, await rt.readF32(dw!), grads.dw)).toBeLessThan(1e-5);
