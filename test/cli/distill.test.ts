@@ -7,6 +7,17 @@ import { runPython } from '../helpers/python.ts';
 import { distillCommand } from '../../src/cli/distill.ts';
 import { openModel } from '../../src/cli/open-model.ts';
 import { gpu } from '../helpers/gpu.ts';
+import { makeTiny } from '../helpers/torch-worker.ts';
+import { demoTokenizerFiles, demoSpecialIds } from '../../src/core/demo/tokenizer-files.ts';
+
+/** A tiny random model with the demo task's tokenizer (self-contained: no committed weights needed). */
+function tinyWithDemoTokenizer(seed: number): string {
+  const dir = makeTiny('qwen2', seed, ['--vocab', String(demoSpecialIds().size), '--hidden', '32', '--layers', '2']);
+  for (const [name, content] of Object.entries(demoTokenizerFiles())) {
+    writeFileSync(join(dir, name), typeof content === 'string' ? content : JSON.stringify(content));
+  }
+  return dir;
+}
 
 describe('retort distill', () => {
   it('runs a config end to end and writes an HF checkpoint that PyTorch loads with the same logits', { timeout: 400_000 }, async () => {
@@ -14,8 +25,8 @@ describe('retort distill', () => {
     const config = join(work, 'kd.json');
     writeFileSync(config, JSON.stringify({
       kind: 'distill',
-      teacher: { path: resolve('public/models/demo-teacher') },
-      student: { path: resolve('public/models/demo-student') },
+      teacher: { path: tinyWithDemoTokenizer(41) },
+      student: { path: tinyWithDemoTokenizer(42) },
       seed: 3,
       batch: { microBatch: 2, gradAccumulation: 1 },
       optimizer: { lr: 0.003, schedule: { kind: 'constant', warmupSteps: 0, minLrRatio: 1 } },
