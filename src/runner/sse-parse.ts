@@ -21,39 +21,45 @@ export async function* parseSse(body: ReadableStream<Uint8Array>, signal?: Abort
   let ended = false;
   const onAbort = () => void reader.cancel().catch(() => {});
   signal?.addEventListener('abort', onAbort, { once: true });
+  /** Handle every complete line in the buffer; at the end of the stream a trailing \r ends a line too. */
+  function* lines(final: boolean): Generator<SseMessage> {
+    let start = 0;
+    for (;;) {
+      const m = /\r\n|\r|\n/g;
+      m.lastIndex = start;
+      const hit = m.exec(buffer);
+      // A trailing \r may be the first half of \r\n: keep it for the next chunk.
+      if (!hit || (!final && hit[0] === '\r' && hit.index === buffer.length - 1)) break;
+      const line = buffer.slice(start, hit.index);
+      start = hit.index + hit[0].length;
+      if (line === '') {
+        if (data.length > 0) yield { event: event || 'message', data: data.join('\n'), id: lastId };
+        event = '';
+        data = [];
+        continue;
+      }
+      if (line.startsWith(':')) continue;
+      const colon = line.indexOf(':');
+      const field = colon < 0 ? line : line.slice(0, colon);
+      let value = colon < 0 ? '' : line.slice(colon + 1);
+      if (value.startsWith(' ')) value = value.slice(1);
+      if (field === 'data') data.push(value);
+      else if (field === 'event') event = value;
+      else if (field === 'id' && !value.includes('\0')) lastId = value;
+    }
+    buffer = buffer.slice(start);
+  }
   try {
     for (;;) {
       const { value, done } = await reader.read();
       if (done) {
         ended = true;
+        buffer += decoder.decode();
+        yield* lines(true);
         break;
       }
       buffer += decoder.decode(value, { stream: true });
-      // A trailing \r may be the first half of \r\n: keep it for the next chunk.
-      let start = 0;
-      for (;;) {
-        const m = /\r\n|\r|\n/g;
-        m.lastIndex = start;
-        const hit = m.exec(buffer);
-        if (!hit || (hit[0] === '\r' && hit.index === buffer.length - 1)) break;
-        const line = buffer.slice(start, hit.index);
-        start = hit.index + hit[0].length;
-        if (line === '') {
-          if (data.length > 0) yield { event: event || 'message', data: data.join('\n'), id: lastId };
-          event = '';
-          data = [];
-          continue;
-        }
-        if (line.startsWith(':')) continue;
-        const colon = line.indexOf(':');
-        const field = colon < 0 ? line : line.slice(0, colon);
-        let value = colon < 0 ? '' : line.slice(colon + 1);
-        if (value.startsWith(' ')) value = value.slice(1);
-        if (field === 'data') data.push(value);
-        else if (field === 'event') event = value;
-        else if (field === 'id' && !value.includes('\0')) lastId = value;
-      }
-      buffer = buffer.slice(start);
+      yield* lines(false);
     }
   } finally {
     signal?.removeEventListener('abort', onAbort);
