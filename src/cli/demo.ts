@@ -46,11 +46,14 @@ export const TEACHER_DIR = 'public/models/demo-teacher';
 export const STUDENT_DIR = 'public/models/demo-student';
 
 /**
- * The committed teacher's recipe. One pass over the 6,000 train examples is ~190 steps of 32; the
- * tiny model needs many passes to get every carry right. lr 3e-3 is high for an LM but right for
- * 1M parameters trained from scratch.
+ * The committed teacher's recipe. Rows are packed to 128 tokens (1.65 examples each), so a step of
+ * 16 rows sees ~26 examples and one pass over the 12,000 train examples is ~450 steps. The model
+ * copies digits badly for the first few hundred steps, then learns to find them (the loss falls
+ * from ~1 to ~0.05 by step 1,000); the rest makes every carry exact: 2,000 steps gave 80% exact
+ * match on the test split, 7,000 give the accuracy in the model card. lr 3e-3 is high for an LM but
+ * right for a few hundred thousand parameters from scratch.
  */
-export const TEACHER_RECIPE = { steps: 3000, microBatch: 32, lr: 3e-3, warmupSteps: 100, weightDecay: 0.1, seed: 42 } as const;
+export const TEACHER_RECIPE = { steps: 7000, microBatch: 16, lr: 3e-3, warmupSteps: 100, weightDecay: 0.1, seed: 42 } as const;
 
 // ---------------------------------------------------------------------------------------------
 // demo-data
@@ -273,7 +276,7 @@ function teacherTrainSpec(initDir: string, opts: ModelsOptions): unknown {
       schedule: { kind: 'cosine', warmupSteps: Math.min(TEACHER_RECIPE.warmupSteps, Math.floor(opts.steps / 10)), minLrRatio: 0.05 },
     },
     batch: { microBatch: opts.batch, gradAccumulation: 1 },
-    checkpoint: { everySteps: 0, keepLast: 1 },
+    checkpoint: { everySteps: 500, keepLast: 1 },
     eval: { everySteps: 0 },
   };
 }

@@ -227,7 +227,7 @@ export interface SplitSpec {
 export const SPLITS: readonly SplitSpec[] = [
   { name: 'test', size: 500, seed: 0x7e57 },
   { name: 'val', size: 200, seed: 0x0a1 },
-  { name: 'train', size: 6000, seed: 0x7a1 },
+  { name: 'train', size: 12000, seed: 0x7a1 },
 ];
 
 /**

@@ -1,6 +1,6 @@
 /** README.md model cards for the demo's teacher and student (Hugging Face card layout, YAML head). */
 import { LEVELS, SPLITS } from './arith.ts';
-import type { DemoDims, StudentInit } from './models.ts';
+import { type DemoDims, STUDENT_DIMS, type StudentInit, TEACHER_DIMS } from './models.ts';
 
 export interface TeacherReport {
   dims: DemoDims;
@@ -159,10 +159,10 @@ template as the teacher, so logit distillation applies.
 \`retort demo-models --student-only --student-init teacher-layers|random\` rewrites this folder:
 
 - **teacher-layers** — the student keeps the teacher's width (copied weights must fit), so only depth
-  can shrink: with tied embeddings counted, 1 of the teacher's 8 layers is the most that stays under a
-  quarter of its parameters. It starts with the teacher's token embeddings and one of its layers, so
-  its first loss is far lower, but one layer has little room to relearn what the other seven did.
-- **random** — narrower and shallower (half the width, half the depth): a better shape for the
+  can shrink: with the embeddings counted, ${STUDENT_DIMS['teacher-layers'].layers} of the teacher's ${TEACHER_DIMS.layers} layers is what stays under a
+  quarter of its parameters. It starts with the teacher's token embeddings and its last layer, so
+  its first loss is lower, but one layer has little room to redo what the others did.
+- **random** — narrower and shallower (hidden ${STUDENT_DIMS.random.hidden}, ${STUDENT_DIMS.random.layers} layers): a better shape for the
   parameter budget, but it learns everything from scratch; this is what distilling into an
   architecture unlike the teacher's looks like.
 
