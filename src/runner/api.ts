@@ -79,5 +79,8 @@ export interface ErrorBody {
   problems?: ConfigProblem[];
 }
 
-/** SSE event names on the streams. */
-export const SSE_EVENT = { telemetry: 'telemetry', token: 'token', error: 'error' } as const;
+/**
+ * SSE event names. Telemetry streams send unnamed events (`message`) whose data is a TelemetryEvent;
+ * /v1/generate sends `token` events (TokenEvent) and, if generation fails midway, one `error` (ErrorBody).
+ */
+export const SSE_EVENT = { token: 'token', error: 'error' } as const;
