@@ -1,5 +1,5 @@
 /**
- * The runner's HTTP server (fastify): bearer-token auth on every /v1 route, CORS for the listed
+ * The runner's HTTP server (fastify): bearer-token auth on every route (all are under /v1), CORS for the listed
  * origins only (others get 403), JSON bodies capped at `bodyLimit`, and one error shape (ErrorBody)
  * for everything that goes wrong. Routes live in routes-*.ts; this file wires them up.
  */
@@ -8,7 +8,7 @@ import cors from '@fastify/cors';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import { ConfigError } from '../core/schema/config-error.ts';
 import { RetortError } from '../core/errors.ts';
-import { API_PREFIX, type ErrorBody } from './api.ts';
+import type { ErrorBody } from './api.ts';
 import { JobRequestError } from './jobs.ts';
 import { ModelRequestError } from './models.ts';
 import { registerEventRoutes } from './routes-events.ts';
@@ -50,7 +50,8 @@ export async function buildServer(ctx: RunnerContext): Promise<FastifyInstance> 
     maxAge: 600,
   });
   app.addHook('onRequest', async (request, reply) => {
-    if (request.method === 'OPTIONS' || !request.url.startsWith(API_PREFIX + '/')) return;
+    // Every route, not only those spelled /v1/…: a path the router decodes differently must not slip past.
+    if (request.method === 'OPTIONS') return;
     const header = request.headers.authorization ?? '';
     const given = Buffer.from(header.startsWith('Bearer ') ? header.slice(7) : '');
     if (given.length !== token.length || !timingSafeEqual(given, token)) {

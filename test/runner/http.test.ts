@@ -44,6 +44,9 @@ describe('auth', () => {
       expect(almost.status).toBe(401);
     }
     expect((await call(runner, 'GET', '/v1/info')).status).toBe(200);
+    // Spellings a router might decode to a /v1 route are refused too.
+    for (const path of ['/%761/jobs', '//v1/jobs', '/v1//jobs', '/V1/jobs', '/v1/jobs/'])
+      expect((await rawRequest('GET', path, '', {})).status, path).toBe(401);
   });
 
   it('binds loopback and reports itself', async () => {
@@ -107,6 +110,10 @@ describe('bodies', () => {
     const gpus = await call(runner, 'POST', '/v1/jobs', { spec: fakeSpec('main', 2, 0), gpus: [0] });
     expect(gpus.status).toBe(400);
     expect(gpus.json.message).toMatch(/^gpus: this runner has no CUDA GPUs/);
+
+    const exp = await call(runner, 'POST', '/v1/jobs', { kind: 'export', model: { path: 'models/student' }, out: 'exports/s' });
+    expect(exp.status).toBe(400);
+    expect(exp.json.message).toMatch(/^kind: 'export' jobs are not run by the runner yet/);
 
     const control = await call(runner, 'POST', '/v1/jobs/j0-000000/control', { action: 'explode' });
     expect([400, 404]).toContain(control.status);
@@ -193,9 +200,13 @@ describe('workspace paths', () => {
 
 /** A PUT whose path goes out exactly as written. */
 function rawPut(path: string, body: string): Promise<{ status: number; body: string }> {
+  return rawRequest('PUT', path, body, { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/octet-stream' });
+}
+
+function rawRequest(method: string, path: string, body: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
   const { hostname, port } = new URL(runner.url);
   return new Promise((resolve, reject) => {
-    const req = request({ host: hostname, port, path, method: 'PUT', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/octet-stream' } }, (res) => {
+    const req = request({ host: hostname, port, path, method, headers }, (res) => {
       let text = '';
       res.on('data', (c) => (text += c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));

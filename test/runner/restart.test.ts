@@ -4,6 +4,7 @@
  * workspace re-queues the job and the worker resumes from the newest checkpoint until it finishes.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { afterAll, expect, it } from 'vitest';
 import type { TelemetryEvent } from '../../src/core/telemetry.ts';
 import { call, events, fakeSpec, makeWorkspace, readSse, waitFor, waitForState } from './helpers.ts';
@@ -30,10 +31,16 @@ async function startRunnerProcess(ws: string): Promise<{ child: ChildProcess; ur
   return { child, url };
 }
 
+/** Running, not a zombie (this container's PID 1 may never reap orphans). */
 const alive = (pid: number) => {
   try {
     process.kill(pid, 0);
-    return true;
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
   } catch {
     return false;
   }
