@@ -2,7 +2,7 @@
  * Jobs end to end with real child processes (fixtures/fake_worker.py), real HTTP and real SQLite:
  * the lifecycle, crashes, kill -9 mid-checkpoint, cancel/stop/pause, SSE replay, 50 streams at once.
  */
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NodeFileSource } from '../../src/cli/node-files.ts';
@@ -76,6 +76,19 @@ describe('a job', () => {
     expect([...w].every((x) => x === 4)).toBe(true);
     expect((await call(runner, 'GET', `/v1/jobs/${id}/checkpoints/4/files/..%2Fspec.json`)).status).toBe(400);
     expect((await call(runner, 'GET', `/v1/jobs/${id}/checkpoints/9`)).status).toBe(404);
+  });
+
+  it('fails before starting a worker when a dataset line is bad, naming file and line', async () => {
+    writeFileSync(join(runner.workspace, 'data', 'broken.jsonl'), '{"prompt": "a", "completion": "b"}\n{"prompt": 3}\n');
+    const spec = fakeSpec('fake', 2, 0) as { stages: { data: { path: string } }[] };
+    spec.stages[0].data.path = 'data/broken.jsonl';
+    const r = await call(runner, 'POST', '/v1/jobs', spec);
+    const job = await waitForState(runner, r.json.id, ['failed', 'finished']);
+    expect(job.state).toBe('failed');
+    expect(job.error).toBe('data/broken.jsonl:2: expected "prompt" to be a string');
+    const err = (await allEvents(job.id)).find((e) => e.type === 'error');
+    expect(err).toMatchObject({ where: 'data/broken.jsonl:2', recoverable: false });
+    expect(existsSync(join(runner.workspace, 'jobs', job.id, 'checkpoints'))).toBe(false);
   });
 
   it('keeps a bad stdout line as a warning and goes on', async () => {
