@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { TelemetryEvent } from '../../src/core/telemetry.ts';
+import type { JobRecord } from '../../src/runner/api.ts';
 import { workerLaunch } from '../../src/runner/executor.ts';
 import type { Runner } from '../../src/runner/runner.ts';
 import { call, events, fakeSpec, makeWorkspace, readSse, startFakeRunner, waitForState } from './helpers.ts';
@@ -49,10 +50,12 @@ it('runs jobs FIFO per GPU set without letting a later job jump a waiting one', 
   expect(bad.status).toBe(400);
   expect(bad.json.message).toBe('gpus: no GPU 2 on this runner (it has 0, 1)');
 
-  const jobs = Object.fromEntries(await Promise.all(Object.entries({ a, b, c, d, e }).map(async ([k, id]) => [k, await waitForState(runner, id, ['finished', 'failed'], 30_000)])));
+  const jobs: Record<string, JobRecord> = Object.fromEntries(
+    await Promise.all(Object.entries({ a, b, c, d, e }).map(async ([k, id]) => [k, await waitForState(runner, id, ['finished', 'failed'], 30_000)])),
+  );
   for (const j of Object.values(jobs)) expect(j.state, j.error).toBe('finished');
   expect(jobs.d.gpus).toEqual([0, 1]);
-  const { a: A, b: B, c: C, d: D, e: E } = jobs;
+  const { a: A, b: B, c: C, d: D, e: E } = jobs as Record<string, Required<JobRecord>>;
   expect(B.started).toBeLessThan(A.ended); // disjoint GPUs: together
   expect(C.started).toBeGreaterThanOrEqual(A.ended); // GPU 0 busy
   expect(D.started).toBeGreaterThanOrEqual(C.ended); // needs both
