@@ -10,9 +10,10 @@
  * The worker runs as the runner runs it (RETORT_PYTHON, PYTHONPATH=src/runner/torch) on job folders
  * under --work, so the demo is trained by the same code as any user's job.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFile, mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { cpus } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { arithSplits, MAX_DIFFICULTY, SPLITS, toJsonl } from '../core/demo/arith.ts';
 import { cardOfStudent, cardOfTeacher, type TeacherReport } from '../core/demo/model-card.ts';
@@ -373,8 +374,23 @@ async function teacherReport(evalDir: string, opts: ModelsOptions, trainSeconds:
     lr: opts.lr,
     seed: opts.seed,
     trainSeconds,
+    machine: describeMachine(findPython()),
     command: commandLine(opts),
   };
+}
+
+/** What the worker trains on (it takes CUDA when torch sees it), for the model card. */
+function describeMachine(python: string): string {
+  const probe = 'import torch; print(torch.__version__); print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else "")';
+  let torchVersion = '?';
+  let gpu = '';
+  try {
+    [torchVersion = '?', gpu = ''] = execFileSync(python, ['-c', probe], { encoding: 'utf8', timeout: 60_000 }).split('\n');
+  } catch {
+    // the card still says where the CPU time went
+  }
+  const cpu = `${cpus().length} CPU cores (${cpus()[0]?.model.trim() ?? 'unknown CPU'})`;
+  return `${gpu ? `one ${gpu}` : cpu}, torch ${torchVersion}`;
 }
 
 function commandLine(opts: ModelsOptions): string {

@@ -17,6 +17,8 @@ export interface TeacherReport {
   lr: number;
   seed: number;
   trainSeconds: number;
+  /** Where it was trained, e.g. "2 CPU cores (…)". */
+  machine: string;
   command: string;
 }
 
@@ -34,8 +36,10 @@ export interface StudentReport {
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 const n = (x: number) => x.toLocaleString('en-US');
 
+const count = (k: number, one: string, many = `${one}s`) => `${k} ${k === 1 ? one : many}`;
+
 function shape(d: DemoDims): string {
-  return `${d.layers} layers, hidden ${d.hidden}, ${d.heads} query heads / ${d.kvHeads} key-value heads (head_dim ${d.hidden / d.heads}), MLP ${d.intermediate}`;
+  return `${count(d.layers, 'layer')}, hidden ${d.hidden}, ${count(d.heads, 'query head')} / ${count(d.kvHeads, 'key-value head')} (head_dim ${d.hidden / d.heads}), MLP ${d.intermediate}`;
 }
 
 function levelRows(): string {
@@ -120,8 +124,10 @@ ${TASK}
 Supervised fine-tuning from random weights by Retort's own torch worker (the \`distill\` job with
 \`teacherTargets: 'none'\`: cross-entropy on the assistant tokens only), ${n(r.steps)} AdamW steps of
 ${r.batch} sequences (packed into rows of 128 tokens), peak learning rate ${r.lr}, cosine decay, weight
-decay 0.1, seed ${r.seed}. Took ${Math.round(r.trainSeconds)} s on the machine that built it. The
+decay 0.1, seed ${r.seed}. Training took ${Math.round(r.trainSeconds)} s on ${r.machine}. The
 accuracy above is measured by the worker's \`eval\` job (temperature 0, up to 160 new tokens).
+On CPU the time is mostly matrix products: torch linked against a reference BLAS (Debian's default
+\`libblas3\`) is several times slower than with OpenBLAS or MKL, and any GPU takes minutes.
 
 ## Rebuild
 
