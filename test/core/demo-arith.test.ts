@@ -355,7 +355,7 @@ describe('demo models', () => {
       const spec = parseHfConfig(demoConfigJson(dims), 'demo config');
       expect(countParams(spec)).toBe(demoParams(dims));
     }
-    expect(teacherLayersFor(1, 6)).toEqual([5]);
+    expect(teacherLayersFor(1, 6)).toEqual([0]);
     expect(teacherLayersFor(3, 7)).toEqual([0, 3, 6]);
     expect(() => teacherLayersFor(7, 6)).toThrow(/7 layers cannot copy from 6/);
   });

@@ -166,8 +166,11 @@ template as the teacher, so logit distillation applies.
 
 - **teacher-layers** — the student keeps the teacher's width (copied weights must fit), so only depth
   can shrink: with the embeddings counted, ${STUDENT_DIMS['teacher-layers'].layers} of the teacher's ${TEACHER_DIMS.layers} layers is what stays under a
-  quarter of its parameters. It starts with the teacher's token embeddings and its last layer, so
-  its first loss is lower, but one layer has little room to redo what the others did.
+  quarter of its parameters. It starts with the teacher's token embeddings and first layer: on the
+  very first batch it is confidently wrong (cross-entropy 5.8 against 4.9 for random weights, as the
+  final norm and head expect the sixth layer's output), but it recovers fast — after 25 SFT steps
+  of 16 examples 1.6 against 2.8, after 150 steps 1.12 against 1.41 (measured when the demo was
+  built) — though one layer has little room to redo what the other five did.
 - **random** — narrower and shallower (hidden ${STUDENT_DIMS.random.hidden}, ${STUDENT_DIMS.random.layers} layers): a better shape for the
   parameter budget, but it learns everything from scratch; this is what distilling into an
   architecture unlike the teacher's looks like.

@@ -40,12 +40,17 @@ export const STUDENT_DIMS: Record<StudentInit, DemoDims> = {
   'teacher-layers': { ...TEACHER_DIMS, layers: 1 },
 };
 
-/** Which teacher layers a 'teacher-layers' student copies: spread evenly, first and last included. */
+/**
+ * Which teacher layers a 'teacher-layers' student copies: spread evenly, first and last included;
+ * a one-layer student takes the first, whose input is what the shared embeddings give. (Measured on
+ * the demo teacher: after 25 SFT steps of 16 examples, first layer 1.59 validation CE, last layer
+ * 2.06, random init 2.81.)
+ */
 export function teacherLayersFor(studentLayers: number, teacherLayers: number): number[] {
   if (studentLayers < 1 || studentLayers > teacherLayers) {
     throw new RangeError(`teacherLayersFor: a student of ${studentLayers} layers cannot copy from ${teacherLayers}`);
   }
-  if (studentLayers === 1) return [teacherLayers - 1];
+  if (studentLayers === 1) return [0];
   return Array.from({ length: studentLayers }, (_, i) => Math.round((i * (teacherLayers - 1)) / (studentLayers - 1)));
 }
 
