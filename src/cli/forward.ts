@@ -2,6 +2,7 @@ import { parseCommand, parseIds, num } from './args.ts';
 import { openModel } from './open-model.ts';
 import { writeSafetensors } from '../core/safetensors.ts';
 import { writeFile } from 'node:fs/promises';
+import { logSoftmax } from '../engine/session/probe.ts';
 
 const HELP = `usage: retort forward --model DIR (--text "…" | --ids 1,2,3) [--top-k N] [--save-logits FILE.safetensors]
 
@@ -27,11 +28,11 @@ export async function forwardCommand(argv: string[]): Promise<number> {
   const vocab = tokenizer ? Math.min(tokenizer.size, V) : V;
   const last = all.subarray((T - 1) * V, (T - 1) * V + vocab);
   const top = topKOf(last, topK);
-  const lse = logSumExp(last);
+  const logp = logSoftmax(last, 1);
   console.log(`next-token top-${topK} after ${T} tokens (${model.spec.arch}, vocab ${vocab}):`);
   for (const { id, logit } of top) {
     const tok = tokenizer ? JSON.stringify(tokenizer.decodeToken(id)) : '';
-    console.log(`  ${String(id).padStart(7)}  p=${Math.exp(logit - lse).toFixed(5)}  logit=${logit.toFixed(4)}  ${tok}`);
+    console.log(`  ${String(id).padStart(7)}  p=${Math.exp(logp[id]).toFixed(5)}  logit=${logit.toFixed(4)}  ${tok}`);
   }
   if (o['save-logits']) {
     const sliced = new Float32Array(T * vocab);
@@ -46,12 +47,4 @@ export function topKOf(row: ArrayLike<number>, k: number): { id: number; logit: 
   const idx = Array.from({ length: row.length }, (_, i) => i);
   idx.sort((a, b) => row[b] - row[a]);
   return idx.slice(0, k).map((id) => ({ id, logit: row[id] }));
-}
-
-export function logSumExp(row: ArrayLike<number>): number {
-  let m = -Infinity;
-  for (let i = 0; i < row.length; i++) m = Math.max(m, row[i]);
-  let s = 0;
-  for (let i = 0; i < row.length; i++) s += Math.exp(row[i] - m);
-  return m + Math.log(s);
 }

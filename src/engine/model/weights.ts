@@ -5,6 +5,7 @@ import { tensorNamesFor, validateCheckpoint, type ModelSpec } from '../../core/m
 import type { Runtime } from '../runtime.ts';
 import type { Tensor, DType } from '../tensor.ts';
 import { rng } from '../../core/random.ts';
+import { packHalves } from '../kernels/pack.ts';
 
 /** How weights live on the GPU. Packed f16/bf16 halves memory for a frozen teacher (no `shader-f16` needed). */
 export type WeightDtype = Extract<DType, 'f32' | 'f16' | 'bf16'>;
@@ -32,7 +33,7 @@ export async function loadWeights(rt: Runtime, files: FileSource, dir: string, d
     const data = await ckpt.read(w.name);
     let t: Tensor;
     if (packed && ((dtype === 'f16' && data.dtype === 'F16') || (dtype === 'bf16' && data.dtype === 'BF16'))) {
-      t = rt.upload(packU16(data.data as Uint16Array), w.shape, dtype, w.name);
+      t = rt.upload(packHalves(data.data as Uint16Array), w.shape, dtype, w.name);
     } else {
       const f32 = await ckpt.float32(w.name);
       t = packed ? rt.upload(packF32(f32, dtype), w.shape, dtype, w.name) : rt.upload(f32, w.shape, 'f32', w.name);
@@ -42,15 +43,8 @@ export async function loadWeights(rt: Runtime, files: FileSource, dir: string, d
   return { spec, tensors, source: ckpt.file };
 }
 
-/** Two 16-bit values per u32, low half first (little-endian, as the shader unpacks them). */
-function packU16(bits: Uint16Array): Uint32Array {
-  const out = new Uint32Array(Math.ceil(bits.length / 2));
-  new Uint16Array(out.buffer, 0, bits.length).set(bits);
-  return out;
-}
-
 function packF32(values: Float32Array, dtype: WeightDtype): Uint32Array {
-  return packU16(dtype === 'bf16' ? f32ToBf16(values) : f32ToF16(values));
+  return packHalves(dtype === 'bf16' ? f32ToBf16(values) : f32ToF16(values));
 }
 
 /**

@@ -1,15 +1,9 @@
+import { logSoftmax as logSoftmaxAt } from '../../core/losses/softmax.ts';
 import type { ProbeDistribution, ProbePosition } from '../../core/session.ts';
 
-/** log-softmax of logits / T, in float64. */
+/** log-softmax of a whole logits row / T, in float64 (the loss reference's). */
 export function logSoftmax(row: ArrayLike<number>, T: number): Float64Array {
-  let m = -Infinity;
-  for (let i = 0; i < row.length; i++) m = Math.max(m, row[i] / T);
-  let s = 0;
-  for (let i = 0; i < row.length; i++) s += Math.exp(row[i] / T - m);
-  const lse = m + Math.log(s);
-  const out = new Float64Array(row.length);
-  for (let i = 0; i < row.length; i++) out[i] = row[i] / T - lse;
-  return out;
+  return logSoftmaxAt(row, 0, row.length, T);
 }
 
 /** KL(p ‖ q) from log-probabilities. */

@@ -4,6 +4,7 @@ import type { Decoder } from '../model/decoder.ts';
 import { Tape } from '../tape.ts';
 import { BACKWARD } from '../ops.ts';
 import { AdamW } from '../optim/adamw.ts';
+import { addInPlace } from '../kernels/elementwise.ts';
 import { fusedDistillLoss, type Divergence } from '../loss/fused-lm-loss.ts';
 
 /** One micro-batch: B rows of T tokens; labels are next-token targets, −1 where the loss is masked. */
@@ -98,7 +99,7 @@ export class DistillStep {
       return;
     }
     for (const [acc, x] of [[this.sums.loss, loss], [this.sums.soft, soft], [this.sums.hard, hard]] as const) {
-      addScalarInto(this.rt, acc, x);
+      addInPlace(this.rt, acc, x, 1);
       x.dispose();
     }
   }
@@ -121,9 +122,4 @@ export class DistillStep {
   dispose(): void {
     this.optimizer.dispose();
   }
-}
-
-import { addInPlace } from '../kernels/elementwise.ts';
-function addScalarInto(rt: Runtime, acc: Tensor, x: Tensor): void {
-  addInPlace(rt, acc, x, 1);
 }
