@@ -46,6 +46,15 @@ export class Tensor {
   /** A view of the same buffer with another shape of the same element count (no copy). */
   reshape(shape: readonly number[]): Tensor {
     if (numel(shape) !== this.size) throw new Error(`reshape ${this.describe()} → [${shape}]: element counts differ`);
+    return this.view(shape);
+  }
+
+  /**
+   * A non-owning view of the buffer's first numel(shape) elements (bindings start at offset 0, so a
+   * prefix is the view kernels can take). Disposing a view does nothing; the owner frees the buffer.
+   */
+  view(shape: readonly number[]): Tensor {
+    if (numel(shape) > this.size) throw new Error(`view ${this.describe()} → [${shape}]: more elements than the tensor holds`);
     const view = new Tensor(this.rt, this.buffer, shape, this.dtype, this.name);
     view.disposed = true; // a view never returns the buffer to the pool
     view.requiresGrad = this.requiresGrad; // and is part of the same graph

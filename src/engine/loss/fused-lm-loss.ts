@@ -49,13 +49,9 @@ export interface FusedLossResult extends LossTotals {
   parts?: Tensor;
 }
 
-/**
- * The first `rows` rows of a [R, C] tensor, sharing its buffer (bindings start at offset 0, so a
- * prefix is the one view the kernels can take). Never disposed: the owner returns the buffer.
- */
+/** The first `rows` rows of a [R, C] tensor, sharing its buffer. */
 function prefixRows(t: Tensor, rows: number): Tensor {
-  if (rows === t.shape[0]) return t;
-  return new Tensor(t.rt, t.buffer, [rows, t.shape[1]], t.dtype, t.name);
+  return rows === t.shape[0] ? t : t.view([rows, t.shape[1]]);
 }
 
 function requireMatrix(fn: string, what: string, t: Tensor, dtypes: readonly string[], rows?: number, cols?: number): [number, number] {
