@@ -9,6 +9,7 @@ import { Runtime } from '../src/engine/runtime.ts';
 import { EngineSession } from '../src/engine/session/local-session.ts';
 import { engineSelfTest, type SelfTestResult } from '../src/engine/session/self-test.ts';
 import { HttpFileSource } from '../src/core/http-files.ts';
+import { MapFileSource, normalizePath, type FileSource } from '../src/core/files.ts';
 import type { GpuEnv } from '../src/engine/env.ts';
 import type { GenerateRequest, JobAction, LoadRequest, ProbeRequest } from '../src/core/session.ts';
 import type { JobSpec } from '../src/core/schema/index.ts';
@@ -33,8 +34,23 @@ function gpu(): Promise<Runtime> {
   }));
 }
 
+/** Folders the page handed over (`addFiles`) live under this prefix; every other path is fetched. */
+const UPLOADS = 'uploads/';
+const uploads = new MapFileSource();
+
+/** The page's static files over HTTP, with the uploaded folders laid over `uploads/`. */
+function pageFiles(): FileSource {
+  const http = new HttpFileSource(self.location.origin + baseUrl);
+  const pick = (path: string): FileSource => (normalizePath(path).startsWith(UPLOADS) ? uploads : http);
+  return {
+    readBytes: (path) => pick(path).readBytes(path),
+    readText: (path) => pick(path).readText(path),
+    exists: (path) => pick(path).exists(path),
+  };
+}
+
 async function theSession(): Promise<EngineSession> {
-  return (session ??= new EngineSession(await gpu(), new HttpFileSource(self.location.origin + baseUrl)));
+  return (session ??= new EngineSession(await gpu(), pageFiles()));
 }
 
 let baseUrl = '/';
@@ -43,6 +59,12 @@ export const engineApi = {
   /** Where the page's static files are (the demo models and data live under it). */
   setBase(base: string): void {
     baseUrl = base;
+  },
+  /** Files of a folder picked in the page, as `uploads/<dir>/<name>` (load it with path `uploads/<dir>`). */
+  addFiles(dir: string, files: [name: string, bytes: Uint8Array][]): string {
+    const root = `${UPLOADS}${dir}`;
+    for (const [name, bytes] of files) uploads.set(`${root}/${name}`, bytes);
+    return root;
   },
   async env(): Promise<GpuEnv> {
     return (await gpu()).env;

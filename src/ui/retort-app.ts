@@ -1,71 +1,117 @@
 import { LitElement, css, html } from 'lit';
 import { customElement, state } from 'lit/decorators.js';
-import { wrap, type Remote } from 'comlink';
-import type { EngineApi } from '../../workers/engine.worker.ts';
-import type { GpuEnv } from '../engine/env.ts';
+import { theme, controls } from './theme.ts';
+import { views, viewById, type ViewEntry } from './views/registry.ts';
+import { getView, setView, type NavigateDetail } from './url-state.ts';
+import { SessionController, storedRunner, type Mode, type RunnerSettings } from './components/session-controller.ts';
+import './components/view-tabs.ts';
+import './components/connection-panel.ts';
+
+/** A view element as the shell drives it; `navigated` is optional (see handleNavigate). */
+type ViewElement = HTMLElement & { session: unknown; info: unknown; navigated?: (params: Record<string, string | number>) => void };
 
 /**
- * The playground shell. For now: the device panel and an engine check that distils a random teacher
- * into a random student on this GPU (the full views arrive with the UI issue).
+ * The playground shell: header, where work runs (this browser's WebGPU or a runner), the view tabs
+ * and the active view. Views are created once and kept, so switching tabs keeps their state; each
+ * gets the session and its info as properties and its settings from the URL.
  */
 @customElement('retort-app')
 export class RetortApp extends LitElement {
-  static override styles = css`
-    :host { display: block; font: 15px/1.5 system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; color: #1d1d1f; }
-    h1 { font-size: 1.6rem; margin: 0 0 0.25rem; }
-    .muted { color: #555; }
-    section { border: 1px solid #ddd; border-radius: 8px; padding: 1rem; margin: 1rem 0; }
-    button { font: inherit; padding: 0.4rem 0.9rem; }
-    table { border-collapse: collapse; }
-    td { padding: 0.15rem 0.75rem 0.15rem 0; }
-    .error { color: #b00020; }
-  `;
+  static override styles = [
+    theme,
+    controls,
+    css`
+      :host { display: block; font: var(--font); color: var(--text); max-width: 72rem; margin: 0 auto; padding: var(--space-3); }
+      header { display: flex; flex-wrap: wrap; align-items: baseline; gap: var(--space-2) var(--space-4); margin-bottom: var(--space-2); }
+      h1 { font-size: 1.5rem; margin: 0; }
+      header p { margin: 0; flex: 1; }
+      main { padding-top: var(--space-3); }
+      progress { width: 16rem; vertical-align: middle; margin-right: var(--space-2); }
+      .status { margin: var(--space-2) 0; }
+    `,
+  ];
 
-  @state() private env: GpuEnv | null = null;
-  @state() private error = '';
-  @state() private losses: number[] = [];
-  @state() private running = false;
-  private engine: Remote<EngineApi> | null = null;
+  private readonly conn = new SessionController(this);
+  @state() private active: string = viewById(getView())?.id ?? views[0].id;
+  @state() private viewError = '';
+  private readonly elements = new Map<string, ViewElement>();
 
   override connectedCallback(): void {
     super.connectedCallback();
-    this.engine = wrap<EngineApi>(new Worker(new URL('../../workers/engine.worker.ts', import.meta.url), { type: 'module' }));
-    this.engine.env().then((env) => (this.env = env), (e: Error) => (this.error = e.message));
+    this.addEventListener('retort-navigate', this.handleNavigate as EventListener);
+  }
+
+  override disconnectedCallback(): void {
+    super.disconnectedCallback();
+    this.removeEventListener('retort-navigate', this.handleNavigate as EventListener);
   }
 
   override render() {
+    const entry = viewById(this.active) ?? views[0];
     return html`
-      <h1>Retort</h1>
-      <p class="muted">Knowledge distillation for language models, on your GPU.</p>
-      <section aria-labelledby="device-h">
-        <h2 id="device-h">Device</h2>
-        ${this.error
-          ? html`<p class="error" role="alert">${this.error}</p>`
-          : this.env
-            ? html`<table>
-                <tr><td>Adapter</td><td>${this.env.adapter}</td></tr>
-                <tr><td>Software adapter</td><td>${this.env.isSoftware ? 'yes (slow: expect seconds per step)' : 'no'}</td></tr>
-                <tr><td>Largest buffer</td><td>${(this.env.limits.maxBufferSize / 2 ** 20).toFixed(0)} MiB</td></tr>
-              </table>`
-            : html`<p>Looking for a WebGPU adapter…</p>`}
-      </section>
-      <section aria-labelledby="check-h">
-        <h2 id="check-h">Engine check</h2>
-        <p>Distils a random teacher into a random student for 5 steps in a worker: loss = α·T²·KL(p<sub>t</sub><sup>T</sup> ‖ p<sub>s</sub><sup>T</sup>) + (1 − α)·CE.</p>
-        <button @click=${this.check} ?disabled=${this.running || !this.env}>${this.running ? 'Training…' : 'Run 5 steps'}</button>
-        ${this.losses.length ? html`<p>Loss per step: <output>${this.losses.map((l) => l.toFixed(4)).join(' → ')}</output></p>` : ''}
-      </section>
+      <header>
+        <h1>Retort</h1>
+        <p class="muted">Knowledge distillation for language models: watch a teacher's soft targets train a student.</p>
+      </header>
+      <retort-connection-panel .mode=${this.conn.mode} .runner=${storedRunner()} .info=${this.conn.info}
+        .status=${this.conn.status} @connect=${this.onConnect} @load-folder=${this.onLoadFolder}></retort-connection-panel>
+      <nav aria-label="Views"><retort-view-tabs .views=${views} .selected=${entry.id}></retort-view-tabs></nav>
+      <main role="tabpanel" aria-label=${entry.label}>${this.renderView(entry)}</main>
     `;
   }
 
-  private async check(): Promise<void> {
-    this.running = true;
-    try {
-      this.losses = (await this.engine!.selfTest(5)).losses;
-    } catch (e) {
-      this.error = (e as Error).message;
-    } finally {
-      this.running = false;
+  private renderView(entry: ViewEntry) {
+    if (this.viewError) return html`<p class="error" role="alert">${this.viewError}</p>`;
+    const { session, status } = this.conn;
+    if (!session) {
+      return status.phase === 'error' || status.phase === 'no-webgpu'
+        ? html`<p class="muted">The views need a working session: see above.</p>`
+        : html`<p class="status" role="status"><progress aria-label="Starting"></progress>${status.message}</p>`;
     }
+    const el = this.element(entry);
+    el.session = session;
+    el.info = this.conn.info;
+    return html`${el}`;
+  }
+
+  /** The view's element, created (and its module imported) on first use. */
+  private element(entry: ViewEntry): ViewElement {
+    let el = this.elements.get(entry.id);
+    if (!el) {
+      el = document.createElement(entry.tag) as ViewElement;
+      this.elements.set(entry.id, el);
+      entry.load().then(
+        () => this.requestUpdate(),
+        (e: Error) => (this.viewError = `The ${entry.label} view failed to load: ${e.message}`),
+      );
+    }
+    return el;
+  }
+
+  /**
+   * A view asked for another one. With params, a view that has `navigated(params)` is told about
+   * them; one without is re-created so that it reads them from the URL as it starts.
+   */
+  private handleNavigate = (e: CustomEvent<NavigateDetail>): void => {
+    const { view, params } = e.detail;
+    if (!viewById(view)) return;
+    e.stopPropagation();
+    setView(view, params);
+    if (params && Object.keys(params).length) {
+      const el = this.elements.get(view);
+      if (el?.navigated) el.navigated(params);
+      else this.elements.delete(view);
+    }
+    this.viewError = '';
+    this.active = view;
+  };
+
+  private onConnect(e: CustomEvent<{ mode: Mode; runner: RunnerSettings }>): void {
+    this.elements.clear(); // views hold state about the old session's models and jobs
+    void this.conn.connect(e.detail.mode, e.detail.runner);
+  }
+
+  private onLoadFolder(e: CustomEvent<{ role: 'teacher' | 'student'; files: File[] }>): void {
+    void this.conn.loadFolder(e.detail.role, e.detail.files);
   }
 }
