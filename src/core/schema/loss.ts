@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { TemperatureScheduleSchema } from './temperature.ts';
+import { OnPolicySchema, TokenSelectionSchema, UldSchema } from './recipes.ts';
 
 export const DivergenceSchema = z
   .enum(['forward-kl', 'reverse-kl', 'gjsd', 'skew-kl', 'skew-reverse-kl', 'tvd', 'none'])
@@ -73,8 +74,15 @@ export const LossConfigSchema = z
       ),
     hidden: HiddenLossSchema.optional(),
     attention: AttentionLossSchema.optional(),
+    onPolicy: OnPolicySchema.optional(),
+    selection: TokenSelectionSchema.optional(),
+    uld: UldSchema.optional(),
   })
   .superRefine((loss, ctx) => {
+    if (loss.uld && loss.divergence !== 'none')
+      ctx.addIssue({ code: 'custom', path: ['uld'], message: `replaces the id-by-id divergence: set divergence 'none' (got '${loss.divergence}')` });
+    if (loss.onPolicy?.source === 'student' && loss.teacherTargets !== 'online')
+      ctx.addIssue({ code: 'custom', path: ['onPolicy'], message: "the teacher must score the student's samples: teacherTargets 'online'" });
     if (loss.teacherTargets !== 'none') return;
     // Without a teacher there is nothing for a divergence or feature term to compare against.
     if (loss.divergence !== 'none')
@@ -83,7 +91,7 @@ export const LossConfigSchema = z
         path: ['divergence'],
         message: `must be 'none' when teacherTargets is 'none' (got '${loss.divergence}')`,
       });
-    for (const key of ['hidden', 'attention'] as const)
+    for (const key of ['hidden', 'attention', 'selection', 'uld'] as const)
       if (loss[key])
         ctx.addIssue({ code: 'custom', path: [key], message: "needs the teacher online (teacherTargets is 'none')" });
   })

@@ -30,6 +30,8 @@ class Row:
     difficulty: Optional[float] = None
     line: int = 0  # line in the tokenized file
     source_line: Optional[int] = None  # line in the user's JSONL
+    teacher_ids: Optional[List[int]] = None  # the same text in the teacher's tokenizer (cross-tokenizer ULD)
+    teacher_labels: Optional[List[int]] = None
 
     @property
     def trained(self) -> int:
@@ -69,6 +71,11 @@ def parse_row(obj: Any, file: str, line: int, vocab: int, max_len: Optional[int]
     if not starts or starts[0] != 0 or any(b <= a for a, b in zip(starts, starts[1:])):
         _fail(file, line, "doc_starts", f"must start at 0 and increase, got {starts}")
     row = Row(ids, labels, starts, line=line, source_line=obj.get("line"))
+    if "teacher_ids" in obj or "teacher_labels" in obj:  # no teacher vocab here: uld.py checks the upper bound
+        row.teacher_ids = _int_list(obj.get("teacher_ids"), file, line, "teacher_ids", 0, 2**31)
+        row.teacher_labels = _int_list(obj.get("teacher_labels"), file, line, "teacher_labels", -1, 2**31)
+        if len(row.teacher_ids) != len(row.teacher_labels):
+            _fail(file, line, "teacher_labels", f"has {len(row.teacher_labels)} entries but teacher_ids has {len(row.teacher_ids)}")
     if "difficulty" in obj:
         d = obj["difficulty"]
         if isinstance(d, bool) or not isinstance(d, (int, float)) or not math.isfinite(d):

@@ -224,12 +224,14 @@ def distill_loss(student_logits: torch.Tensor, teacher: Teacher, labels: Optiona
 
 def distill_loss_chunked(student: Logits, teacher: Teacher, labels: Optional[torch.Tensor], mask: torch.Tensor,
                          cfg: LossConfig, vocab_size: Optional[int] = None, chunk_tokens: int = 1024,
-                         normalizer: Optional[float] = None) -> LossParts:
+                         normalizer: Optional[float] = None, token_weight: Optional[torch.Tensor] = None) -> LossParts:
     """Same value and gradients as `distill_loss`, computed over chunks of the counted tokens only.
     With HeadLogits for the student (and teacher) the [tokens × vocab] logits never exist in full;
-    each chunk's logits, probabilities and divergence are recomputed in backward (checkpoint)."""
+    each chunk's logits, probabilities and divergence are recomputed in backward (checkpoint).
+    `token_weight` (shaped like mask) multiplies each token's soft term (selective distillation)."""
     if chunk_tokens <= 0:
         raise ValueError(f"chunk_tokens must be positive, got {chunk_tokens}")
+    weight = None if token_weight is None else token_weight.reshape(-1).detach().float()
     z_src, teacher, labels, mask, vocab = _prepare(student, teacher, labels, mask, vocab_size)
     count, denom = _count(mask, normalizer)
     rows_all = mask.nonzero()[:, 0]  # [n] the counted tokens
@@ -245,6 +247,8 @@ def distill_loss_chunked(student: Logits, teacher: Teacher, labels: Optional[tor
             with torch.no_grad():
                 t_rows = _logits_rows(teacher, rows, vocab)
         soft, hard = token_terms(z_s, t_rows, None if safe is None else safe[rows], cfg)
+        if weight is not None:
+            soft = soft * weight[rows]
         return soft.sum(), hard.sum()
 
     needs_grad = torch.is_grad_enabled() and any(

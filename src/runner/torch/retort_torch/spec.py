@@ -170,6 +170,23 @@ class FeatureLoss:
 
 
 @dataclass
+class OnPolicy:
+    """GKD: a `fraction` of micro-batches train on continuations sampled by `source` (schema recipes.ts)."""
+    fraction: float = 0.5
+    source: str = "student"  # student = on-policy GKD | teacher = sequence-level KD
+    temperature: float = 1.0
+    max_new_tokens: int = 128
+
+
+@dataclass
+class Selection:
+    """Selective distillation: per-token weights on the soft term from a teacher signal."""
+    by: str  # teacher-entropy | teacher-attention
+    mode: str = "top"  # top | soft
+    top_fraction: float = 0.5
+
+
+@dataclass
 class StageLoss:
     divergence: str = "forward-kl"
     beta: float = 0.5
@@ -179,6 +196,9 @@ class StageLoss:
     teacher_targets: str = "online"
     hidden: Optional[FeatureLoss] = None
     attention: Optional[FeatureLoss] = None
+    on_policy: Optional[OnPolicy] = None
+    selection: Optional[Selection] = None
+    uld_weight: Optional[float] = None  # `uld.weight`: cross-tokenizer ULD term (divergence 'none')
 
     @property
     def soft_weight(self) -> float:
@@ -310,6 +330,7 @@ def _stage_loss(r: _Reader) -> StageLoss:
     hidden, attention = r.sub("hidden", None), r.sub("attention", None)
     loss.hidden = _feature(hidden, True) if hidden else None
     loss.attention = _feature(attention, False) if attention else None
+    _recipes(r, loss)
     if loss.teacher_targets == "none":
         if loss.divergence != "none":
             r.fail("divergence", f"must be 'none' when teacherTargets is 'none' (got '{loss.divergence}')")
@@ -322,6 +343,30 @@ def _stage_loss(r: _Reader) -> StageLoss:
                 r.fail(key, "needs the teacher online (teacherTargets is 'offline-topk')")
     r.done()
     return loss
+
+
+def _recipes(r: _Reader, loss: StageLoss) -> None:
+    """onPolicy, selection and uld (src/core/schema/recipes.ts), with the same cross-field rules."""
+    on, sel, uld = r.sub("onPolicy", None), r.sub("selection", None), r.sub("uld", None)
+    if on is not None:
+        loss.on_policy = OnPolicy(on.num("fraction", 0.5, 0, 1), on.enum("source", ("student", "teacher"), "student"),
+                                  on.num("temperature", 1.0, 0, 10), on.integer("maxNewTokens", 128, 1, 4096))
+        on.done()
+        if loss.on_policy.source == "student" and loss.teacher_targets != "online":
+            r.fail("onPolicy", "the teacher must score the student's samples: teacherTargets 'online'")
+    if sel is not None:
+        loss.selection = Selection(sel.enum("by", ("teacher-entropy", "teacher-attention")), sel.enum("mode", ("top", "soft"), "top"),
+                                   sel.num("topFraction", 0.5, 0, 1, lo_open=True))
+        sel.done()
+    if uld is not None:
+        loss.uld_weight = uld.num("weight", 1.0, 0, 1000)
+        uld.done()
+        if loss.divergence != "none":
+            r.fail("uld", f"replaces the id-by-id divergence: set divergence 'none' (got '{loss.divergence}')")
+    if loss.teacher_targets != "online":
+        for key, value in (("selection", loss.selection), ("uld", loss.uld_weight)):
+            if value is not None:
+                r.fail(key, f"needs the teacher online (teacherTargets is '{loss.teacher_targets}')")
 
 
 def _data(r: _Reader) -> DataConfig:

@@ -40,6 +40,9 @@ from ..model import (ADAPTER_WEIGHTS, DTYPE_NAMES, CausalLM, DecoderLayer, apply
                      base_state_dict, load_model, save_lora)
 from ..safetensors_io import save_checkpoint
 from ..qat import apply_qat
+from ..on_policy import OnPolicySampler
+from ..selective import selection_weights
+from ..uld import teacher_batch, uld_loss
 from ..schedules import lr_at, temperature_at
 from ..spec import DistillSpec, SpecError, Stage
 from ..tokenizer import eos_ids, load_detokenizer, tokenizer_fingerprint, tokenizer_size
@@ -103,7 +106,8 @@ class DistillJob:
         student_dir = resolve(spec.student.path)
         self.student_dir = student_dir
         needs_teacher = isinstance(spec.student.init, list) or any(
-            s.loss.teacher_targets == "online" and (s.loss.soft_weight > 0 or s.loss.hidden or s.loss.attention) for s in spec.stages)
+            s.loss.teacher_targets == "online" and (s.loss.soft_weight > 0 or s.loss.hidden or s.loss.attention or s.loss.uld_weight is not None)
+            or (s.loss.on_policy is not None and s.loss.on_policy.source == "teacher") for s in spec.stages)
         self.teacher: Optional[CausalLM] = None
         if needs_teacher:
             self.out.log(f"loading teacher {spec.teacher.path}")
@@ -135,6 +139,10 @@ class DistillJob:
         self.data = [self._stage_data(i, s) for i, s in enumerate(spec.stages)]
         self.detok = load_detokenizer(student_dir)
         self.eos = eos_ids(student_dir)
+        self.samplers = {i: OnPolicySampler(s.loss.on_policy, spec.seed + self.env.rank, self.eos, s.data.max_seq_len)
+                         for i, s in enumerate(spec.stages) if s.loss.on_policy is not None}
+        self.same_tokenizer = self.teacher is None or tokenizer_fingerprint(resolve(spec.teacher.path)) == tokenizer_fingerprint(student_dir)
+        self.teacher_vocab = 0 if self.teacher is None else tokenizer_size(resolve(spec.teacher.path), self.teacher.config.vocab_size)
         if self.resume_dir is not None:
             self._resume_weights(self.resume_dir)
         if self.fsdp and self.env.active:
@@ -197,8 +205,9 @@ class DistillJob:
             t_dir = resolve(self.spec.teacher.path)
             a, b = tokenizer_fingerprint(t_dir), tokenizer_fingerprint(self.student_dir)
             if a is not None and b is not None and a != b:
-                raise SpecError(f"spec.json: teacher: the teacher's tokenizer ({t_dir}) differs from the student's; logit distillation "
-                                "needs one vocabulary (use teacherTargets 'none' on teacher traces instead)")
+                raise SpecError(f"spec.json: teacher: the teacher's tokenizer ({t_dir}/tokenizer.json) differs from the student's "
+                                f"({self.student_dir}/tokenizer.json); logit distillation needs one vocabulary. Use sequence-level KD "
+                                "(loss.onPolicy.source 'teacher', or teacherTargets 'none' on teacher traces) or ULD (loss.uld with divergence 'none')")
             if self.teacher.config.vocab_size < size:
                 raise SpecError(f"spec.json: teacher: vocab_size {self.teacher.config.vocab_size} is smaller than the tokenizer's {size} ids")
         return size
@@ -423,17 +432,22 @@ class DistillJob:
         lr = lr_at(stage.lr or o.lr, o.schedule, p.step, self.total_steps)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
+        micro, sampled = self._sampled_rows(stage, micro)
         batches = [collate(rows) for rows in micro]
+        where = f"{self.data[p.stage].file} (stage '{stage.name}')"
+        t_batches = [teacher_batch(rows, self.same_tokenizer, where, self.teacher_vocab) if stage.loss.uld_weight is not None else None
+                     for rows in micro]
         counted, real = D.all_sum(self.env, [float(sum(int(b.mask.sum()) for b in batches)),
                                              float(sum(int(b.real.sum()) for b in batches))])
         cfg = self._loss_config(stage, temperature)
         self.model.train()
-        sums = {"loss": 0.0, "soft": 0.0, "hard": 0.0, "hidden": 0.0, "attention": 0.0}
+        sums = {"loss": 0.0, "soft": 0.0, "hard": 0.0, "hidden": 0.0, "attention": 0.0, "uld": 0.0}
         for j, batch in enumerate(batches):
             last = j == len(batches) - 1
             sync = self.model.no_sync() if self.env.active and not last and hasattr(self.model, "no_sync") else _null()
             with sync:
-                parts = self._forward_loss(batch.to(self.device), stage, cfg, counted)
+                t_batch = t_batches[j]
+                parts = self._forward_loss(batch.to(self.device), stage, cfg, counted, None if t_batch is None else t_batch.to(self.device))
                 loss = parts["loss_tensor"]
                 (loss * self.env.world).backward()  # DDP averages over ranks; the normalizer already covers them
             for k in sums:
@@ -476,7 +490,28 @@ class DistillJob:
             metrics["hidden"] = sums["hidden"]
         if stage.loss.attention is not None:
             metrics["attention"] = sums["attention"]
+        if stage.loss.uld_weight is not None:
+            metrics["uld"] = sums["uld"]
+        if stage.loss.on_policy is not None:
+            metrics["on_policy"] = sampled
         return metrics
+
+    def _sampled_rows(self, stage: Stage, micro: List[List[Row]]) -> "tuple[List[List[Row]], float]":
+        """GKD: micro-batches the sampler picks get sampled continuations (on_policy.py); returns the
+        rows and the share of micro-batches sampled."""
+        sampler = self.samplers.get(self.progress.stage)
+        if sampler is None:
+            return micro, 0.0
+        cfg = stage.loss.on_policy
+        assert cfg is not None
+        model = D.unwrap(self.model) if cfg.source == "student" else self.teacher
+        assert model is not None
+        out, n = [], 0
+        for j, rows in enumerate(micro):
+            if sampler.chosen(self.progress.step, j):
+                rows, n = sampler.sample(model, rows, self.progress.step, j, self.amp), n + 1  # type: ignore[arg-type]
+            out.append(rows)
+        return out, n / max(1, len(micro))
 
     def _all_reduce_projection_grads(self) -> None:
         for q in self.projections.parameters():
@@ -484,13 +519,17 @@ class DistillJob:
                 torch.distributed.all_reduce(q.grad)
                 q.grad /= self.env.world
 
-    def _forward_loss(self, batch: Batch, stage: Stage, cfg: LossConfig, normalizer: float) -> Dict[str, Any]:
+    def _forward_loss(self, batch: Batch, stage: Stage, cfg: LossConfig, normalizer: float,
+                      t_batch: Optional[Batch] = None) -> Dict[str, Any]:
         """This rank's share of the step loss for one micro-batch: sums over its counted tokens
         divided by `normalizer` (the step's counted tokens on all ranks)."""
         loss_cfg = stage.loss
         feats = [f for f in (loss_cfg.hidden, loss_cfg.attention) if f is not None]
         s_layers = tuple(sorted({s for s, _ in loss_cfg.attention.layer_map})) if loss_cfg.attention else ()
         t_layers = tuple(sorted({t for _, t in loss_cfg.attention.layer_map})) if loss_cfg.attention else ()
+        by_attention = loss_cfg.selection is not None and loss_cfg.selection.by == "teacher-attention"
+        if by_attention and self.teacher is not None:
+            t_layers = tuple(sorted(set(t_layers) | {self.teacher.config.num_hidden_layers - 1}))
         mask = batch.mask
         am = batch.attention_mask()
         use_logits = self.fsdp and self.env.active  # FSDP frees lm_head outside forward: take logits from it
@@ -513,8 +552,13 @@ class DistillJob:
                 teacher = SparseTargets(batch.topk_ids, batch.topk_logprobs)
             student: Any = out.logits if use_logits else HeadLogits(out.last_hidden_state, D.unwrap(self.model).lm_head.weight)
             labels = torch.where(mask.bool(), batch.labels, torch.zeros_like(batch.labels))
+            weight = None
+            if loss_cfg.selection is not None and isinstance(teacher, HeadLogits) and t_out is not None:
+                last = t_out.attentions[max(t_layers)] if by_attention and t_out.attentions else None
+                weight = selection_weights(loss_cfg.selection, teacher, last, mask, cfg.temperature, self.vocab)
+                self.last_selection = (batch.ids[0].tolist(), weight[0].tolist())  # what drove the selection, for the UI
             parts = distill_loss_chunked(student, teacher, labels, mask, cfg, vocab_size=self.vocab,
-                                         chunk_tokens=CHUNK_TOKENS, normalizer=normalizer)
+                                         chunk_tokens=CHUNK_TOKENS, normalizer=normalizer, token_weight=weight)
             total = parts.total + 0.0 * out.last_hidden_state.sum()  # keeps every rank's graph connected
             hid = att = torch.zeros((), device=self.device)
             if loss_cfg.hidden is not None and t_out is not None and int(mask.sum()) > 0:
@@ -532,8 +576,23 @@ class DistillJob:
                     att = att + attention_map_loss(out.attentions[s], t_out.attentions[t].to(self.device), mask, normalizer)  # type: ignore[index]
                 att = att / len(pairs)
                 total = total + loss_cfg.attention.weight * att
+            uld = torch.zeros((), device=self.device)
+            if loss_cfg.uld_weight is not None and t_batch is not None and int(mask.sum()) > 0:
+                uld = self._uld(student, mask, t_batch, normalizer)
+                total = total + loss_cfg.uld_weight * uld
         return {"loss_tensor": total, "loss": float(total.detach()), "soft": float(parts.soft), "hard": float(parts.hard),
-                "hidden": float(hid.detach()), "attention": float(att.detach())}
+                "hidden": float(hid.detach()), "attention": float(att.detach()), "uld": float(uld.detach())}
+
+    def _uld(self, student: Any, mask: torch.Tensor, t_batch: Batch, normalizer: float) -> torch.Tensor:
+        """ULD term (uld.py): the teacher runs on its own tokenization of the rows."""
+        assert self.teacher is not None
+        t_dev = next(self.teacher.parameters()).device
+        with torch.no_grad():
+            t_am = t_batch.attention_mask()
+            t_out = self.teacher(t_batch.ids.to(t_dev), attention_mask=None if t_am is None else t_am.to(t_dev),
+                                 position_ids=t_batch.positions.to(t_dev), compute_logits=False)
+        teacher = HeadLogits(t_out.last_hidden_state.to(self.device), self.teacher_head)
+        return uld_loss(student, mask, teacher, t_batch.mask, self.vocab, self.teacher_vocab, normalizer)
 
     # ---- evaluation -------------------------------------------------------------------------------
 
