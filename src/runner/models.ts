@@ -6,7 +6,7 @@
  */
 import { readdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { NodeFileSource } from '../cli/node-files.ts';
+import { NodeFileSource } from '../node/files.ts';
 import type { ModelRef } from '../core/schema/model-ref.ts';
 import {
   type GenerateStats,

@@ -6,7 +6,7 @@
  */
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { NodeFileSource } from '../cli/node-files.ts';
+import { NodeFileSource } from '../node/files.ts';
 import { type Example, loadDataset } from '../core/dataset.ts';
 import { FormatError } from '../core/errors.ts';
 import type { DataConfig } from '../core/schema/data.ts';
@@ -119,7 +119,7 @@ async function difficulties(src: NodeFileSource, path: string): Promise<Map<numb
  * Prompts for generation: chat records lose a trailing assistant turn and get the generation
  * prompt; {prompt} becomes one user message (or plain text without a chat template).
  */
-async function promptRows(src: NodeFileSource, tok: Tokenizer, path: string): Promise<PromptRow[]> {
+export async function promptRows(src: NodeFileSource, tok: Tokenizer, path: string): Promise<PromptRow[]> {
   const rows: PromptRow[] = [];
   const lines = (await readFile(src.resolve(path), 'utf8').catch(() => {
     throw new FormatError({ file: path }, 'no such file');

@@ -5,7 +5,7 @@
  */
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { NodeFileSource } from '../cli/node-files.ts';
+import type { NodeFileSource } from '../node/files.ts';
 import { FormatError } from '../core/errors.ts';
 import { loadTokenizer, type Tokenizer } from '../core/tokenizer.ts';
 

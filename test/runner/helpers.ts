@@ -3,7 +3,8 @@
  * an ephemeral loopback port driving the fake worker (fixtures/fake_worker.py, a real Python process),
  * and small HTTP / SSE helpers that use nothing of the runner's own client.
  */
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { JobSpecInput } from '../../src/core/schema/job-spec.ts';
@@ -171,4 +172,56 @@ export function waitForState(runner: { url: string }, id: string, states: string
     },
     timeoutMs,
   );
+}
+
+const runnerProcesses: ChildProcess[] = [];
+
+/**
+ * A runner in its own process (fixtures/runner-process.ts) on `workspace`, driving the fake worker or,
+ * with `torch`, the real one; resolves once it prints its URL. Tests kill it with signals.
+ */
+export async function startRunnerProcess(workspace: string, opts: { torch?: boolean } = {}): Promise<{ child: ChildProcess; url: string }> {
+  const args = ['bin/run-ts.mjs', join(FIXTURES, 'runner-process.ts'), workspace, ...(opts.torch ? ['--torch'] : [])];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  runnerProcesses.push(child);
+  let err = '';
+  child.stderr!.on('data', (c) => (err += c));
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (c) => {
+      out += c;
+      const m = /listening (http:\/\/\S+)/.exec(out);
+      if (m) resolve(m[1]);
+    });
+    child.once('exit', (code) => reject(new Error(`runner process exited ${code}: ${err}`)));
+  });
+  return { child, url };
+}
+
+/** SIGKILL every runner process a test left running (for afterAll). */
+export function stopRunnerProcesses(): void {
+  for (const c of runnerProcesses) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+}
+
+/** Kill a runner process with `signal` and wait until it has exited. */
+export async function killRunnerProcess(r: { child: ChildProcess }, signal: NodeJS.Signals): Promise<void> {
+  if (r.child.exitCode !== null || r.child.signalCode !== null) return;
+  const exited = new Promise((resolve) => r.child.once('exit', resolve));
+  r.child.kill(signal);
+  await exited;
+}
+
+/** Running, not a zombie (this container's PID 1 may never reap orphans). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
 }

@@ -3,48 +3,11 @@
  * SIGKILL mid-job, then stopped with SIGTERM mid-job; each time the next runner on the same
  * workspace re-queues the job and the worker resumes from the newest checkpoint until it finishes.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { afterAll, expect, it } from 'vitest';
 import type { TelemetryEvent } from '../../src/core/telemetry.ts';
-import { call, events, fakeSpec, makeWorkspace, readSse, waitFor, waitForState } from './helpers.ts';
+import { alive, call, killRunnerProcess, events, fakeSpec, makeWorkspace, readSse, startRunnerProcess, stopRunnerProcesses, waitFor, waitForState } from './helpers.ts';
 
-const children: ChildProcess[] = [];
-afterAll(() => {
-  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-});
-
-async function startRunnerProcess(ws: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['bin/run-ts.mjs', 'test/runner/fixtures/runner-process.ts', ws], { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  let err = '';
-  child.stderr!.on('data', (c) => (err += c));
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (c) => {
-      out += c;
-      const m = /listening (http:\/\/\S+)/.exec(out);
-      if (m) resolve(m[1]);
-    });
-    child.once('exit', (code) => reject(new Error(`runner process exited ${code}: ${err}`)));
-  });
-  return { child, url };
-}
-
-/** Running, not a zombie (this container's PID 1 may never reap orphans). */
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-};
+afterAll(stopRunnerProcesses);
 
 it('resumes a job after the runner is killed (-9) and after it is stopped (SIGTERM)', async () => {
   const ws = makeWorkspace();
@@ -57,15 +20,13 @@ it('resumes a job after the runner is killed (-9) and after it is stopped (SIGTE
   const orphan = Number(/pid (\d+)/.exec(JSON.stringify((await call(a, 'GET', `/v1/jobs/${id}`)).json) + (await eventsOf(a, id)).map((e) => (e.type === 'log' ? e.message : '')).join(' '))![1]);
   expect(alive(orphan)).toBe(true);
 
-  a.child.kill('SIGKILL');
-  await new Promise((r) => a.child.once('exit', r));
+  await killRunnerProcess(a, 'SIGKILL');
   const b = await startRunnerProcess(ws);
   expect(alive(orphan)).toBe(false); // the new runner ended the old worker before restarting the job
   const lastBefore = Math.max(...(await listed(b)).filter((s) => s <= 120));
   await waitFor('progress after the first restart', async () => (await listed(b)).some((s) => s >= lastBefore + 20));
 
-  b.child.kill('SIGTERM');
-  await new Promise((r) => b.child.once('exit', r));
+  await killRunnerProcess(b, 'SIGTERM');
   expect(b.child.exitCode).toBe(0);
   const c = await startRunnerProcess(ws);
   const job = await waitForState(c, id, ['finished', 'failed'], 30_000);
@@ -86,8 +47,7 @@ it('resumes a job after the runner is killed (-9) and after it is stopped (SIGTE
   expect(resumedAt[0]).toBeGreaterThanOrEqual(20);
   expect(resumedAt[1]).toBeGreaterThan(resumedAt[0]);
   console.log(`resumed at steps ${resumedAt.join(', ')}; ${evs.length} events, ${steps.length} step events over 3 runners`);
-  c.child.kill('SIGTERM');
-  await new Promise((r) => c.child.once('exit', r));
+  await killRunnerProcess(c, 'SIGTERM');
 });
 
 async function eventsOf(r: { url: string }, id: string): Promise<TelemetryEvent[]> {

@@ -1,20 +1,26 @@
 /**
  * The runner driving the REAL torch worker (src/runner/torch, retort_torch.worker) on random tiny
  * Qwen3 checkpoints (make_tiny) with the tiny byte-level tokenizer: data tokenized by the runner,
- * every stdout line a valid TelemetryEvent, checkpoints in HF layout with a run manifest, and a
- * stopped job resumed from its checkpoint.
+ * every stdout line a valid TelemetryEvent, checkpoints in HF layout with a run manifest; and the
+ * whole path end to end over HTTP: submit, stream, the runner process killed mid-job and started
+ * again, the job resumed from its checkpoint, the checkpoint downloaded and opened by the engine
+ * (Dawn), whose logits must match the torch worker's (≤ 1e-4 relative, DESIGN.md's measure).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NodeFileSource } from '../../src/cli/node-files.ts';
+import { NodeFileSource } from '../../src/node/files.ts';
 import { SafetensorsFile } from '../../src/core/safetensors.ts';
 import type { TelemetryEvent } from '../../src/core/telemetry.ts';
 import type { Runner } from '../../src/runner/runner.ts';
 import { startRunner } from '../../src/runner/runner.ts';
 import { PYTHON } from '../helpers/python.ts';
-import { torchModule } from '../helpers/torch-worker.ts';
-import { TINY_VOCAB, TOKEN, call, events, makeWorkspace, placeTokenizer, readSse, waitForState } from './helpers.ts';
+import { tempDir, torchModule } from '../helpers/torch-worker.ts';
+import { gpu } from '../helpers/gpu.ts';
+import { relErr } from '../helpers/numeric.ts';
+import { Decoder } from '../../src/engine/model/decoder.ts';
+import { loadWeights } from '../../src/engine/model/weights.ts';
+import { TINY_VOCAB, TOKEN, call, events, killRunnerProcess, makeWorkspace, placeTokenizer, readSse, startRunnerProcess, stopRunnerProcesses, waitForState } from './helpers.ts';
 
 const hasWorker = existsSync('src/runner/torch/retort_torch/worker.py');
 let runner: Runner;
@@ -34,6 +40,7 @@ beforeAll(async () => {
   runner = await startRunner({ workspace: ws, port: 0, token: TOKEN, gpus: [], stopGraceMs: 30_000, executor: { python: PYTHON } });
 });
 afterAll(async () => {
+  stopRunnerProcesses();
   await runner?.close();
 });
 
@@ -84,26 +91,75 @@ describe.skipIf(!hasWorker)('the real torch worker', () => {
     expect(existsSync(join(last.path, 'tokenizer.json'))).toBe(true);
   });
 
-  it('resumes from its checkpoint after the runner is stopped and started again', async () => {
-    const r = await call(runner, 'POST', '/v1/jobs', spec(30, 0));
-    const id: string = r.json.id;
-    await readSse(`${runner.url}/v1/events?jobs=${id}`, { stop: (m) => /"type":"step"/.test(m.data), timeoutMs: 120_000 });
-    const ws = runner.workspace;
-    await runner.close(); // the worker checkpoints on SIGTERM; the job goes back to the queue
-    runner = await startRunner({ workspace: ws, port: 0, token: TOKEN, gpus: [], stopGraceMs: 30_000, executor: { python: PYTHON } });
-    const job = await waitForState(runner, id, ['finished', 'failed', 'stopped'], 120_000);
-    const evs = await eventsOf(id);
+  it('end to end over HTTP: runner killed (-9) mid-job, restarted, job resumes and finishes; its checkpoint, downloaded, gives the engine the worker\'s logits', async () => {
+    // The runner in its own process, so it can really die; the test process is only an HTTP client.
+    const ws = makeWorkspace();
+    cpSync(join(runner.workspace, 'models'), join(ws, 'models'), { recursive: true });
+    const first = await startRunnerProcess(ws, { torch: true });
+    const created = await call(first, 'POST', '/v1/jobs', spec(40, 5));
+    expect(created.status, created.text).toBe(201);
+    const id: string = created.json.id;
+    const seen = await readSse(`${first.url}/v1/jobs/${id}/events`, { stop: (m) => /"type":"checkpoint"/.test(m.data), timeoutMs: 120_000 });
+    const firstCkpt = events(seen.messages).find((e) => e.type === 'checkpoint');
+    expect(firstCkpt, JSON.stringify(seen.messages.slice(-5))).toBeDefined();
+    await killRunnerProcess(first, 'SIGKILL');
+
+    const second = await startRunnerProcess(ws, { torch: true });
+    const job = await waitForState(second, id, ['finished', 'failed', 'stopped'], 120_000);
+    const total = (await call(second, 'GET', `/v1/jobs/${id}`)).json.events as number;
+    const evs = events((await readSse(`${second.url}/v1/jobs/${id}/events`, { stop: (_m, all) => all.length >= total, timeoutMs: 30_000 })).messages);
     expect(job.state, `${job.error}\n${JSON.stringify(evs.filter((e) => e.type === 'log' || e.type === 'error'), null, 1)}`).toBe('finished');
     expect(job.attempts).toBe(2);
-    const states = evs.filter((e) => e.type === 'state').map((e) => (e as { state: string }).state);
-    expect(states).toEqual(['queued', 'running', 'queued', 'running', 'finished']);
-    const ckpt = evs.find((e) => e.type === 'checkpoint') as { step: number };
+    expect(evs.map((e) => e.seq)).toEqual([...evs.keys()]); // nothing lost across the two runners
+    expect(evs.filter((e) => e.type === 'state').map((e) => (e as { state: string }).state)).toEqual(['queued', 'running', 'queued', 'running', 'finished']);
+    const resumed = evs.find((e) => e.type === 'log' && /resum/i.test(e.message)) as { message: string } | undefined;
+    expect(resumed?.message).toBeDefined();
+    const resumedAt = Number(/step (\d+)/.exec(resumed!.message)![1]);
+    expect(resumedAt).toBeGreaterThanOrEqual((firstCkpt as { step: number }).step);
+    // The second worker went on from the checkpoint: it never trained step 1 again.
     const steps = evs.filter((e) => e.type === 'step').map((e) => (e as { step: number }).step);
     const restart = steps.findIndex((s, i) => i > 0 && s <= steps[i - 1]);
-    // After the restart the worker continues from the checkpointed step; it never starts over.
-    if (restart >= 0) expect(steps[restart]).toBe(ckpt.step + (steps[0] === 0 ? 0 : 1));
-    expect(new Set(steps).size).toBe(30);
-    expect(evs.some((e) => e.type === 'log' && /resum/i.test(e.message) && e.message.includes(String(ckpt.step)))).toBe(true);
-    console.log(`real worker: stopped at step ${ckpt.step}, resumed, finished ${steps.length} step events (${steps.length - 30} repeated)`);
+    expect(restart < 0 || steps[restart] > resumedAt - 1).toBe(true);
+    expect(Math.max(...steps)).toBe(steps[0] === 0 ? 39 : 40);
+    console.log(`e2e: runner killed after checkpoint ${(firstCkpt as { step: number }).step}, worker resumed at ${resumedAt}, ${steps.length} step events, final loss ${(evs.filter((e) => e.type === 'step').at(-1) as { loss: number }).loss.toFixed(4)}`);
+
+    // Download the final checkpoint file by file over HTTP into a folder of our own.
+    const ckpts = (await call(second, 'GET', `/v1/jobs/${id}/checkpoints`)).json as { step: number }[];
+    const last = ckpts.at(-1)!.step;
+    const listing = (await call(second, 'GET', `/v1/jobs/${id}/checkpoints/${last}`)).json as { files: { name: string; bytes: number }[] };
+    const dir = tempDir('retort-download-');
+    for (const f of listing.files) {
+      const res = await fetch(`${second.url}/v1/jobs/${id}/checkpoints/${last}/files/${encodeURIComponent(f.name)}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+      expect(res.status, f.name).toBe(200);
+      const bytes = new Uint8Array(await res.arrayBuffer());
+      expect(bytes.byteLength, f.name).toBe(f.bytes);
+      writeFileSync(join(dir, f.name), bytes);
+    }
+    await killRunnerProcess(second, 'SIGTERM');
+
+    // The engine (Dawn) opens the downloaded folder; the torch worker's model is the reference.
+    const rt = await gpu();
+    const model = new Decoder(rt, await loadWeights(rt, new NodeFileSource(), dir));
+    const { hidden } = model.forward(Int32Array.from(IDS), 1, IDS.length);
+    const logits = model.logits(hidden);
+    const got = await rt.readF32(logits);
+    hidden.dispose();
+    logits.dispose();
+    model.dispose();
+    const ref = await torchLogits(dir);
+    const { rel, abs } = relErr(got, ref);
+    // Training moved the weights: the untrained student's logits are far from the trained ones.
+    const moved = relErr(await torchLogits(join(ws, 'models', 'student')), ref).rel;
+    console.log(`e2e: engine vs torch worker logits on the downloaded step-${last}: max abs ${abs.toExponential(2)}, rel ${rel.toExponential(2)} (untrained student differs by ${moved.toExponential(2)})`);
+    expect(rel).toBeLessThan(1e-4);
+    expect(moved).toBeGreaterThan(1e-3);
   });
 });
+
+const IDS = [1, 72, 101, 108, 108, 111, 32, 258, 2, 200, 43, 50];
+
+async function torchLogits(dir: string): Promise<Float32Array> {
+  const out = join(tempDir(), 'ref.safetensors');
+  torchModule('reference', ['forward', '--model', dir, '--ids', IDS.join(','), '--out', out]);
+  return (await SafetensorsFile.fromBytes(new Uint8Array(readFileSync(out)))).float32('logits');
+}
