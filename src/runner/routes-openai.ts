@@ -38,6 +38,10 @@ export const ChatCompletionRequestSchema = z
     logprobs: z.boolean().default(false),
     top_logprobs: z.int().min(0).max(20).nullable().optional(),
     n: z.literal(1).default(1).describe('only one choice per request'),
+    return_tokens_as_token_ids: z
+      .boolean()
+      .default(false)
+      .describe('vLLM extension: logprob tokens as "token_id:N", so a teacher-generate job gets ids for offline KD'),
   })
   .refine((r) => !r.top_logprobs || r.logprobs, { path: ['top_logprobs'], message: 'needs logprobs: true' });
 export type ChatCompletionRequest = z.infer<typeof ChatCompletionRequestSchema>;
@@ -83,11 +87,12 @@ export function registerOpenAiRoutes(app: FastifyInstance, ctx: RunnerContext): 
     );
     const id = `chatcmpl-${randomBytes(12).toString('hex')}`;
     const created = Math.floor(Date.now() / 1000);
+    const name = (t: { id: number; text: string }) => (req.return_tokens_as_token_ids ? `token_id:${t.id}` : t.text);
     const logprob = (t: ServeToken): LogprobEntry => ({
-      token: t.text,
+      token: name(t),
       logprob: t.logprob ?? 0,
       bytes: [...Buffer.from(t.text)],
-      top_logprobs: (t.top ?? []).slice(0, req.top_logprobs ?? 0).map((e) => ({ token: e.text, logprob: e.logprob, bytes: [...Buffer.from(e.text)] })),
+      top_logprobs: (t.top ?? []).slice(0, req.top_logprobs ?? 0).map((e) => ({ token: name(e), logprob: e.logprob, bytes: [...Buffer.from(e.text)] })),
     });
 
     if (!req.stream) {

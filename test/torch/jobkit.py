@@ -119,15 +119,11 @@ def run_inproc(job: str, *args: str) -> Tuple[int, List[Dict[str, Any]]]:
 
 
 def bigram_model(folder: str, chains: Dict[str, List[str]], eos: str = "<|im_end|>", vocab: int = 128) -> Dict[str, int]:
-    """A qwen2 checkpoint that deterministically continues token i with next(i): the embedding is the
-    identity (hidden = vocab), every layer adds nothing (o_proj, down_proj = 0) and lm_head maps i to
-    next(i) with a logit margin of 2·√vocab ≈ 23 — so greedy and T = 0.6 sampling agree. `chains`
-    maps a start piece to the pieces that follow it; the last piece of a chain is followed by eos.
-    Writes a byte-level tokenizer.json of single pieces. Returns piece -> id."""
-    import torch
-    from retort_torch.config import save_config
-    from retort_torch.make_tiny import tiny_config
-    from retort_torch.safetensors_io import save_checkpoint
+    """make_tiny.successor_model over pieces: each piece deterministically continues with the next
+    one of its chain (greedy and T = 0.6 sampling agree). `chains` maps a start piece to the pieces
+    that follow it; the last piece of a chain is followed by eos. Writes a byte-level tokenizer.json
+    of single pieces. Returns piece -> id."""
+    from retort_torch.make_tiny import successor_model
     from retort_torch.tokenizer import bytes_to_unicode
 
     pieces = [eos, "Question:"]
@@ -140,20 +136,7 @@ def bigram_model(folder: str, chains: Dict[str, List[str]], eos: str = "<|im_end
         pieces += [p for p in seq if p not in pieces]
     pieces += [f"f{i}" for i in range(vocab - len(pieces))]
     ids = {p: i for i, p in enumerate(pieces)}
-    cfg = tiny_config("qwen2", vocab=vocab, hidden=vocab, layers=1, heads=4, kv_heads=2, intermediate=32)
-    cfg.eos_token_id = ids[eos]
-    cfg.bos_token_id = None
-    cfg.extra["torch_dtype"] = "float32"
-    from retort_torch.model import CausalLM
-    shapes = CausalLM(cfg, device=torch.device("meta")).state_dict()
-    state = {k: (torch.ones if k.endswith("norm.weight") else torch.zeros)(v.shape) for k, v in shapes.items()}
-    state["model.embed_tokens.weight"] = torch.eye(vocab)
-    head = torch.zeros(vocab, vocab)
-    for p, i in ids.items():
-        head[ids[succ.get(p, eos)], i] = 2.0
-    state["lm_head.weight"] = head
-    save_config(cfg, folder)
-    save_checkpoint(state, folder)
+    successor_model(folder, {ids[a]: ids[b] for a, b in succ.items()}, ids[eos], vocab)
     enc = bytes_to_unicode()
     added = [{"id": ids[eos], "content": eos, "single_word": False, "lstrip": False, "rstrip": False,
               "normalized": False, "special": True}]

@@ -6,6 +6,11 @@
 
 Deterministic for a seed (a CPU generator draws every tensor in checkpoint-name order). Weights are
 N(0, 0.02); norm weights 1 ± 0.1 and biases N(0, 0.1) so a forgotten norm weight or bias shows.
+
+    python3 -m retort_torch.make_tiny --arch qwen2 --successor '{"10": 92, ...}' --eos 258 --vocab V --out DIR
+
+writes instead a model whose next token depends only on the last one (`successor_model`): known
+text for generation tests, from any tokenizer whose ids the caller knows.
 """
 from __future__ import annotations
 
@@ -68,6 +73,27 @@ def make_tiny(out: str, arch: str = "qwen2", seed: int = 0, dtype: str = "f32", 
     return cfg
 
 
+def successor_model(out: str, successor: Dict[int, int], eos: int, vocab: int, arch: str = "qwen2") -> ModelConfig:
+    """A checkpoint that continues token i with successor[i] (eos when i has none): the
+    embedding is one-hot (hidden = vocab, rounded up to even for RoPE), the one layer adds nothing
+    (o_proj, down_proj = 0), and lm_head maps i to its successor with a logit margin of 2·√hidden
+    (RMSNorm of a one-hot row) — so greedy decoding and sampling at R1's T = 0.6 agree."""
+    hidden = vocab + vocab % 2
+    cfg = tiny_config(arch, vocab=vocab, hidden=hidden, layers=1, heads=1, kv_heads=1, intermediate=8)
+    cfg.eos_token_id, cfg.bos_token_id = eos, None
+    cfg.extra["torch_dtype"] = "float32"
+    shapes = CausalLM(cfg, device=torch.device("meta")).state_dict()
+    state = {k: (torch.ones if k.endswith("norm.weight") else torch.zeros)(v.shape) for k, v in shapes.items()}
+    state["model.embed_tokens.weight"] = torch.eye(vocab, hidden)
+    head = torch.zeros(vocab, hidden)
+    for i in range(vocab):
+        head[successor.get(i, eos), i] = 2.0
+    state["lm_head.weight"] = head
+    save_config(cfg, out)
+    save_checkpoint(state, out)
+    return cfg
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="python3 -m retort_torch.make_tiny", description=__doc__.split("\n\n")[0])
     p.add_argument("--arch", choices=["qwen2", "qwen3", "llama"], required=True)
@@ -84,7 +110,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--rope-theta", type=float, default=10000.0)
     p.add_argument("--rope-scaling", type=json.loads, default=None, help='e.g. {"rope_type":"linear","factor":2}')
     p.add_argument("--dtype", choices=["f32", "f16", "bf16"], default="f32")
+    p.add_argument("--successor", type=json.loads, default=None, help='{"id": next_id, ...}: a successor_model')
+    p.add_argument("--eos", type=int, default=2, help="with --successor: the id every other token continues with")
     a = p.parse_args(argv)
+    if a.successor is not None:
+        cfg = successor_model(a.out, {int(k): int(v) for k, v in a.successor.items()}, a.eos, a.vocab, a.arch)
+        print(json.dumps({"out": a.out, "model_type": cfg.model_type, "dtype": "f32"}))
+        return 0
     cfg = make_tiny(a.out, a.arch, a.seed, a.dtype, vocab=a.vocab, hidden=a.hidden, layers=a.layers, heads=a.heads,
                     kv_heads=a.kv_heads, intermediate=a.intermediate, head_dim=a.head_dim, tie=a.tie,
                     rope_theta=a.rope_theta, rope_scaling=a.rope_scaling)
