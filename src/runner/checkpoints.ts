@@ -8,8 +8,8 @@ import type { CheckpointInfo } from '../core/session.ts';
 import type { CheckpointFiles } from './api.ts';
 import { CHECKPOINTS_DIR, MANIFEST_FILE, checkpointStep } from './protocol.ts';
 
-/** Complete checkpoints of the job in `jobDir`, oldest first. `stageNames` maps a manifest's stage name to its index. */
-export async function listCheckpoints(jobDir: string, stageNames: readonly string[] = []): Promise<CheckpointInfo[]> {
+/** Complete checkpoints of the job in `jobDir`, oldest first (a manifest's `stage` is the stage's index). */
+export async function listCheckpoints(jobDir: string): Promise<CheckpointInfo[]> {
   const root = join(jobDir, CHECKPOINTS_DIR);
   const names = await readdir(root).catch(() => [] as string[]);
   const out: CheckpointInfo[] = [];
@@ -28,7 +28,6 @@ export async function listCheckpoints(jobDir: string, stageNames: readonly strin
     };
     const stage = manifest?.stage;
     if (typeof stage === 'number') info.stage = stage;
-    else if (typeof stage === 'string' && stageNames.includes(stage)) info.stage = stageNames.indexOf(stage);
     out.push(info);
   }
   return out.sort((a, b) => a.step - b.step);

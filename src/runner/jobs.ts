@@ -40,7 +40,6 @@ export interface JobManagerOptions {
 /** A job that holds resources: preparing its data or running a worker. */
 interface Active {
   resources: string[];
-  stageNames: string[];
   proc?: WorkerProcess;
   /** Why the runner is stopping it: the user asked, or the runner is shutting down (then it is re-queued). */
   stopReason?: 'user' | 'shutdown';
@@ -178,9 +177,8 @@ export class JobManager {
   }
 
   private start(job: JobRecord, resources: string[]): void {
-    const stageNames = job.spec.kind === 'distill' ? job.spec.stages.map((s) => s.name) : [];
     let release!: () => void;
-    const active: Active = { resources, stageNames, done: new Promise((r) => (release = r)) };
+    const active: Active = { resources, done: new Promise((r) => (release = r)) };
     this.active.set(job.id, active);
     this.setState(job.id, 'running', { attempt: true });
     this.run(job, active)
@@ -220,7 +218,7 @@ export class JobManager {
   }
 
   private onWorkerLine(id: string, active: Active, line: string): void {
-    const event = parseWorkerLine(line, { job: id, seq: 0, time: Date.now() }, active.stageNames);
+    const event = parseWorkerLine(line, { job: id, seq: 0, time: Date.now() });
     const body = unstamp(event);
     if (body.type === 'error' && !body.recoverable) active.lastError = body.where ? `${body.message} (at ${body.where})` : body.message;
     if (body.type !== 'state') return this.emit(id, [body]);

@@ -27,8 +27,8 @@
  *
  * ── stdout: events ──────────────────────────────────────────────────────────────────────────────
  * One JSON object per line: a TelemetryEvent (src/core/telemetry.ts) WITHOUT job/seq/time — the
- * runner stamps those. `stage` is the stage's index in spec.stages (a stage name is accepted and
- * mapped to its index). Nothing else goes to stdout; logs and tracebacks go to stderr, of which the
+ * runner stamps those. `stage` is the stage's index in spec.stages, as in the engine's events (the
+ * manifest says it the same way, with `stage_name` beside it for people). Nothing else goes to stdout; logs and tracebacks go to stderr, of which the
  * runner keeps the last 64 KiB and quotes the tail when the worker dies. A line that does not parse
  * or validate is kept as a `log` event (level warn) naming the problem. Under torchrun only rank 0
  * writes events.
@@ -116,10 +116,10 @@ export function controlLine(action: JobAction): string {
 // ── stdout events ───────────────────────────────────────────────────────────────────────────────
 
 /**
- * A worker's stdout line → a stamped, validated event. `stageNames` maps a stage given by name to
- * its index. A bad line becomes a `log` event saying what was wrong, so nothing is silently lost.
+ * A worker's stdout line → a stamped, validated event. A bad line becomes a `log` event saying what
+ * was wrong, so nothing is silently lost.
  */
-export function parseWorkerLine(line: string, stamp: { job: string; seq: number; time: number }, stageNames: readonly string[] = []): TelemetryEvent {
+export function parseWorkerLine(line: string, stamp: { job: string; seq: number; time: number }): TelemetryEvent {
   const { job, seq, time } = stamp;
   const bad = (why: string): TelemetryEvent =>
     stampEvent({ type: 'log', level: 'warn', message: `worker stdout: ${why}: ${line.length > 500 ? line.slice(0, 500) + '…' : line}` }, job, seq, time);
@@ -130,13 +130,8 @@ export function parseWorkerLine(line: string, stamp: { job: string; seq: number;
     return bad('not JSON');
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return bad('not a JSON object');
-  const body: Record<string, unknown> = { ...(raw as Record<string, unknown>) };
-  if (typeof body.stage === 'string') {
-    const index = stageNames.indexOf(body.stage);
-    if (index >= 0) body.stage = index;
-  }
   try {
-    return parseTelemetryEvent({ ...body, job, seq, time }, 'worker event');
+    return parseTelemetryEvent({ ...(raw as Record<string, unknown>), job, seq, time }, 'worker event');
   } catch (e) {
     return bad((e as Error).message.replaceAll('\n', '; '));
   }

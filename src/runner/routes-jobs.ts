@@ -35,7 +35,7 @@ export function registerJobRoutes(app: FastifyInstance, ctx: RunnerContext): voi
 
   app.get<{ Params: IdParams }>('/v1/jobs/:id/checkpoints', async (request) => {
     const job = jobs.get(jobId(request.params.id));
-    return listCheckpoints(workspace.jobDir(job.id), job.spec.kind === 'distill' ? job.spec.stages.map((s) => s.name) : []);
+    return listCheckpoints(workspace.jobDir(job.id));
   });
 
   app.get<{ Params: IdParams & { step: string } }>('/v1/jobs/:id/checkpoints/:step', async (request) => {

@@ -33,7 +33,7 @@ async function allEvents(id: string): Promise<TelemetryEvent[]> {
 }
 
 describe('a job', () => {
-  it('runs: queued → running → finished, with data tokenized, stage names mapped, checkpoints listed', async () => {
+  it('runs: queued → running → finished, with data tokenized, stages by index, checkpoints listed', async () => {
     const id = await submit('fake step_ms=5', 6, 2);
     const done = await waitForState(runner, id, ['finished', 'failed']);
     expect(done.state, done.error).toBe('finished');
@@ -44,7 +44,7 @@ describe('a job', () => {
     expect(states).toEqual(['queued', 'running', 'finished']); // the worker's own 'running' is not repeated
     const steps = evs.filter((e) => e.type === 'step');
     expect(steps.map((e) => (e as { step: number }).step)).toEqual([1, 2, 3, 4, 5, 6]);
-    expect(steps.every((e) => (e as { stage: unknown }).stage === 0)).toBe(true); // name → index
+    expect(steps.every((e) => (e as { stage: unknown }).stage === 0)).toBe(true);
     expect(evs.filter((e) => e.type === 'checkpoint').map((e) => (e as { step: number }).step)).toEqual([2, 4, 6]);
     expect(evs.some((e) => e.type === 'log' && e.message.startsWith('data: stage 0'))).toBe(true);
 

@@ -141,8 +141,9 @@ def code_version() -> str:
     return _CODE_VERSION
 
 
-def write_manifest(folder: str, spec: Any, seed: int, data_hashes: Dict[str, str], step: int, stage: str,
+def write_manifest(folder: str, spec: Any, seed: int, data_hashes: Dict[str, str], step: int, stage: int,
                    extra: Optional[Dict[str, Any]] = None) -> None:
+    """`stage` is the index into spec.stages, as in telemetry (src/core/telemetry.ts)."""
     manifest = {"spec": spec, "seed": seed, "data": data_hashes, "code_version": code_version(), "step": step,
                 "stage": stage, "time": int(time.time() * 1000)}
     manifest.update(extra or {})

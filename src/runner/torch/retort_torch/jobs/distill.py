@@ -43,6 +43,7 @@ from ..qat import apply_qat
 from ..on_policy import OnPolicySampler
 from ..selective import selection_weights
 from ..uld import teacher_batch, uld_loss
+from ..rl.trainer import rl_stages, rl_value_heads
 from ..schedules import lr_at, temperature_at
 from ..spec import DistillSpec, SpecError, Stage
 from ..tokenizer import eos_ids, load_detokenizer, tokenizer_fingerprint, tokenizer_size
@@ -108,6 +109,7 @@ class DistillJob:
         needs_teacher = isinstance(spec.student.init, list) or any(
             s.loss.teacher_targets == "online" and (s.loss.soft_weight > 0 or s.loss.hidden or s.loss.attention or s.loss.uld_weight is not None)
             or (s.loss.on_policy is not None and s.loss.on_policy.source == "teacher") for s in spec.stages)
+        needs_teacher = needs_teacher or any(s.rl is not None and s.rl.needs_teacher for s in spec.stages)
         self.teacher: Optional[CausalLM] = None
         if needs_teacher:
             self.out.log(f"loading teacher {spec.teacher.path}")
@@ -136,6 +138,7 @@ class DistillJob:
             apply_qat(student, spec.qat)
         self.student = student
         self.projections = self._projections()
+        self.projections.update(rl_value_heads(spec.stages, student.config.hidden_size, self.device))
         self.data = [self._stage_data(i, s) for i, s in enumerate(spec.stages)]
         self.detok = load_detokenizer(student_dir)
         self.eos = eos_ids(student_dir)
@@ -153,6 +156,7 @@ class DistillJob:
         else:
             self.model = D.wrap_ddp(student, self.env, find_unused=False)
         self.optimizer = self._optimizer()
+        self.rl = rl_stages(self)
         if self.resume_dir is not None:
             self._resume_state(self.resume_dir)
         if self.resume_dir is None:
@@ -348,10 +352,11 @@ class DistillJob:
             "master_weights": master, "world": self.env.world,
         }
         torch.save(trainer_state, os.path.join(tmp, P.TRAINER_STATE))
-        stage = self.spec.stages[min(p.stage, len(self.spec.stages) - 1)]
+        stage = min(p.stage, len(self.spec.stages) - 1)
         hashes = {f"stage-{i}": d.hash for i, d in enumerate(self.data)}
-        ckpt.write_manifest(tmp, self.raw_spec, self.spec.seed, hashes, p.step, stage.name,
-                            {"world_size": self.env.world, "torch": torch.__version__, "lora": self.spec.lora is not None})
+        ckpt.write_manifest(tmp, self.raw_spec, self.spec.seed, hashes, p.step, stage,
+                            {"stage_name": self.spec.stages[stage].name, "world_size": self.env.world,
+                             "torch": torch.__version__, "lora": self.spec.lora is not None})
 
     # ---- the loop ---------------------------------------------------------------------------------
 
@@ -381,7 +386,8 @@ class DistillJob:
         while p.stage_step < stage.stop.steps and not self._stage_over(stage):
             self._obey_control()
             rows = plan.step_rows(self.spec.micro_batch, self.spec.grad_accumulation, self.env.rank, self.env.world)
-            metrics = self._optimizer_step(stage, [[data.train[r] for r in mb] for mb in rows])
+            micro = [[data.train[r] for r in mb] for mb in rows]
+            metrics = self._rl_step(index, micro) if index in self.rl else self._optimizer_step(stage, micro)
             p.cursors[index] = plan.state()
             if metrics is not None:
                 self.out.emit(P.step_event(p.step, index, metrics.pop("loss"), metrics))
@@ -512,6 +518,17 @@ class DistillJob:
                 rows, n = sampler.sample(model, rows, self.progress.step, j, self.amp), n + 1  # type: ignore[arg-type]
             out.append(rows)
         return out, n / max(1, len(micro))
+
+    def _rl_step(self, index: int, micro: List[List[Row]]) -> Dict[str, float]:
+        """An RL stage's step (rl/trainer.py): rollouts on the rows' prompts, then PPO or GRPO updates."""
+        stage, p, o = self.spec.stages[index], self.progress, self.spec.optimizer
+        lr = lr_at(stage.lr or o.lr, o.schedule, p.step, self.total_steps)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        metrics = self.rl[index].step([r for mb in micro for r in mb], p.step, self.optimizer, o.grad_clip)
+        p.stage_tokens += int(metrics["loss_tokens"])
+        p.tokens += int(metrics["loss_tokens"])
+        return {**metrics, "lr": lr, "tokens": float(p.tokens)}
 
     def _all_reduce_projection_grads(self) -> None:
         for q in self.projections.parameters():
