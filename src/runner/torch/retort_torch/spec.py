@@ -13,6 +13,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
+from .rl.config import RLConfig, parse_rl
+
 
 class SpecError(ValueError):
     """A spec the worker cannot run; the message is `SOURCE: field.path: problem`."""
@@ -233,6 +235,7 @@ class Stage:
     loss: StageLoss
     stop: StopRule
     lr: Optional[float] = None
+    rl: Optional[RLConfig] = None  # an RL stage (rl/): rollouts + PPO/GRPO instead of the supervised loss
 
 
 @dataclass
@@ -393,7 +396,7 @@ def _stage(r: _Reader) -> Stage:
     stage = Stage(
         name=r.text("name", "main"), data=_data(r.sub("data")),  # type: ignore[arg-type]
         loss=_stage_loss(r.sub("loss", {})), stop=rule,  # type: ignore[arg-type]
-        lr=r.num("lr", None, 0, 1, lo_open=True),
+        lr=r.num("lr", None, 0, 1, lo_open=True), rl=parse_rl(r.sub("rl", None)),
     )
     if len(stage.name) > 64:
         r.fail("name", "must be at most 64 characters")
