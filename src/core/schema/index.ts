@@ -9,6 +9,7 @@ export * from './job-spec.ts';
 export * from './loss.ts';
 export * from './model-ref.ts';
 export * from './optimizer.ts';
+export * from './rl.ts';
 export * from './stage.ts';
 export * from './teacher-generate.ts';
 export * from './temperature.ts';

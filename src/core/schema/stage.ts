@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { DataConfigSchema } from './data.ts';
 import { LossConfigSchema } from './loss.ts';
+import { RlConfigSchema } from './rl.ts';
 
 /** When a stage ends: after `steps` optimizer steps, or earlier by token budget or early stopping. */
 export const StopRuleSchema = z
@@ -25,6 +26,9 @@ export const StageSchema = z
     loss: LossConfigSchema.prefault({}),
     stop: StopRuleSchema,
     lr: z.number().gt(0).max(1).optional().describe('learning rate override for this stage (per step)'),
+    rl: RlConfigSchema.optional().describe(
+      "RL stage: rollouts on the data's prompts rewarded against the teacher, PPO/GRPO updates; `loss` is not used; a step = one rollout batch",
+    ),
   })
   .superRefine((stage, ctx) => {
     if (stage.loss.teacherTargets === 'offline-topk' && !stage.data.teacherTopK)
