@@ -10,6 +10,7 @@ import type { Runtime } from '../runtime.ts';
 import type { Decoder } from '../model/decoder.ts';
 import { LoraAdapters } from '../model/lora.ts';
 import { DistillStep, type LossSettings } from './distill-step.ts';
+import { OnPolicySampler, assertEngineRecipes } from './on-policy.ts';
 import { checkpointFiles, type CheckpointFiles } from '../model/save.ts';
 
 export interface TrainerHooks {
@@ -39,6 +40,7 @@ export async function runDistill(
   hooks: TrainerHooks,
 ): Promise<{ steps: number; stopped: boolean }> {
   const { student, teacher, tokenizer, logitVocab } = models;
+  assertEngineRecipes(config.stages, teacher !== null);
   if (config.lora) {
     student.lora = LoraAdapters.create(rt, student.spec, config.lora, config.seed);
   }
@@ -77,6 +79,8 @@ export async function runDistill(
       hooks.emit({ type: 'log', level: 'info', message: `stage ${si + 1}/${config.stages.length} "${stage.name}": ${data.examples.length} examples from ${stage.data.path} (hash ${data.hash})` });
       const order = shuffled(data.examples.length, rand);
       let cursor = 0;
+      const onPolicy = stage.loss.onPolicy;
+      const sampler = onPolicy ? new OnPolicySampler(onPolicy, config.seed, tokenizer.eosIds, stage.data.maxSeqLen, logitVocab) : null;
       const nextBatch = (): Example[] => {
         const out: Example[] = [];
         for (let i = 0; i < config.batch.microBatch; i++) {
@@ -102,7 +106,14 @@ export async function runDistill(
         const t0 = performance.now();
         const temperature = temperatureAt(stage.loss.temperature, s, stage.stop.steps);
         const loss = lossSettings(stage, temperature, teacher !== null);
-        const micros = Array.from({ length: config.batch.gradAccumulation }, () => collate(nextBatch(), { padId: tokenizer.padId ?? 0 }));
+        const picked = Array.from({ length: config.batch.gradAccumulation }, () => nextBatch());
+        let sampled = 0; // GKD: picked micro-batches train on continuations sampled from their prompts (on-policy.ts)
+        for (const [j, rows] of picked.entries()) {
+          if (!sampler?.chosen(global, j)) continue;
+          picked[j] = await sampler.sample(onPolicy?.source === 'teacher' ? teacher! : student, rows, global, j);
+          sampled++;
+        }
+        const micros = picked.map((rows) => collate(rows, { padId: tokenizer.padId ?? 0 }));
         const count = micros.reduce((n, b) => n + b.labels.filter((l) => l >= 0).length, 0);
         for (const b of micros) step.micro({ ids: b.ids, labels: b.labels, B: b.size, T: b.seqLen }, loss, Math.max(1, count));
         // A stage's lr replaces the optimizer's peak rate for that stage (same rule as the torch worker).
@@ -119,7 +130,10 @@ export async function runDistill(
         bad = 0;
         hooks.emit({
           type: 'step', step: at, stage: si, loss: st.loss,
-          metrics: { soft: st.soft, hard: st.hard, temperature, lr, grad_norm: st.gradNorm, tokens_per_s: st.tokens / seconds },
+          metrics: {
+            soft: st.soft, hard: st.hard, temperature, lr, grad_norm: st.gradNorm, tokens_per_s: st.tokens / seconds,
+            ...(sampler ? { on_policy: sampled / picked.length } : {}),
+          },
         });
         if (hooks.saveCheckpoint && config.checkpoint.everySteps > 0 && global % config.checkpoint.everySteps === 0) {
           await checkpoint(global);
