@@ -58,6 +58,12 @@ export const DistillConfigSchema = z
     checkpoint: CheckpointConfigSchema.prefault({}),
     eval: EvalConfigSchema.prefault({}),
     output: OutputConfigSchema.prefault({}),
+    maxBadSteps: z
+      .int()
+      .min(1)
+      .max(1000)
+      .default(3)
+      .describe('consecutive non-finite (NaN/Inf) steps skipped before the run stops, keeping the last good weights'),
   })
   .superRefine((spec, ctx) => {
     const seen = new Map<string, number>();

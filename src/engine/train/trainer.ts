@@ -25,9 +25,6 @@ export interface TrainerHooks {
 
 const CHUNK_TOKENS = 64;
 
-/** Consecutive non-finite steps after which the run stops (the last good weights are kept). */
-const MAX_BAD_STEPS = 3;
-
 /**
  * The distillation recipe on the engine: stages in order, each with its data, loss and stop rule;
  * AdamW with warm-up and decay over all stages' steps; telemetry per step; checkpoints every N steps.
@@ -123,8 +120,8 @@ export async function runDistill(
         const seconds = (performance.now() - t0) / 1000;
         if (st.skipped || !Number.isFinite(st.loss)) {
           bad++;
-          hooks.emit({ type: 'error', message: `step ${at}: non-finite loss or gradient (loss ${st.loss}); update skipped, weights unchanged`, where: `stage ${stage.name}`, recoverable: bad < MAX_BAD_STEPS });
-          if (bad >= MAX_BAD_STEPS) throw new Error(`stopped after ${bad} consecutive non-finite steps; the last good weights are kept`);
+          hooks.emit({ type: 'error', message: `step ${at}: non-finite loss or gradient (loss ${st.loss}); update skipped, weights unchanged`, where: `stage ${stage.name}`, recoverable: bad < config.maxBadSteps });
+          if (bad >= config.maxBadSteps) throw new Error(`stopped after ${bad} consecutive non-finite steps; the last good weights are kept`);
           continue;
         }
         bad = 0;

@@ -288,8 +288,8 @@ class DistillSpec:
     eval_dataset: Optional[str] = None
     eval_max_samples: int = 64
     output_dir: Optional[str] = None
-    # worker-side knobs (not in the zod schema yet): consecutive non-finite steps before giving up
-    max_bad_steps: int = 5
+    # maxBadSteps: consecutive non-finite steps skipped before giving up (the engine's trainer reads the same field)
+    max_bad_steps: int = 3
     kind: str = "distill"
 
 
@@ -474,7 +474,7 @@ def _distill(r: _Reader) -> DistillSpec:
     assert out is not None
     spec.output_dir = out.text("dir", None)
     out.done()
-    spec.max_bad_steps = r.integer("maxBadSteps", 5, 1, 1000)
+    spec.max_bad_steps = r.integer("maxBadSteps", 3, 1, 1000)
     for i, st in enumerate(spec.stages):
         if st.stop.early_stop_patience is not None and spec.eval_every == 0:
             r.fail(f"stages.{i}.stop.earlyStopPatience", "needs periodic evaluation (eval.everySteps > 0)")
