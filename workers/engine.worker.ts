@@ -17,7 +17,8 @@ import type { TelemetryEvent } from '../src/core/telemetry.ts';
 import type { TokenEvent } from '../src/core/session.ts';
 
 let runtime: Promise<Runtime> | null = null;
-let session: EngineSession | null = null;
+// A promise, so calls arriving while the GPU comes up share one session instead of each making one.
+let session: Promise<EngineSession> | null = null;
 
 function gpu(): Promise<Runtime> {
   if (!('gpu' in navigator) || !navigator.gpu) {
@@ -49,8 +50,8 @@ function pageFiles(): FileSource {
   };
 }
 
-async function theSession(): Promise<EngineSession> {
-  return (session ??= new EngineSession(await gpu(), pageFiles()));
+function theSession(): Promise<EngineSession> {
+  return (session ??= gpu().then((rt) => new EngineSession(rt, pageFiles())));
 }
 
 let baseUrl = '/';

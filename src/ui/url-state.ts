@@ -31,11 +31,14 @@ export function getView(): string | null {
   return new URLSearchParams(location.search).get('view');
 }
 
-/** Sets the active view and, optionally, settings for it (e.g. from a `retort-navigate` event). */
+/** Sets the active view and, optionally, settings for it ('' removes one), e.g. from a `retort-navigate` event. */
 export function setView(view: string, params: Record<string, string | number> = {}): void {
   const url = new URL(location.href);
   url.searchParams.set('view', view);
-  for (const [name, value] of Object.entries(params)) url.searchParams.set(key(view, name), String(value));
+  for (const [name, value] of Object.entries(params)) {
+    if (value === '') url.searchParams.delete(key(view, name));
+    else url.searchParams.set(key(view, name), String(value));
+  }
   history.replaceState(history.state, '', url);
 }
 

@@ -59,6 +59,8 @@ export class SessionController implements ReactiveController {
   status: LoadStatus = { phase: 'idle', message: '' };
   /** Bumped on every connect, so a slow old connect cannot overwrite a newer one. */
   private generation = 0;
+  /** A local session still loading its models (disposed if the user switches away meanwhile). */
+  private starting: LocalSession | null = null;
 
   constructor(private readonly host: ReactiveControllerHost) {
     host.addController(this);
@@ -114,15 +116,19 @@ export class SessionController implements ReactiveController {
     const problem = await webgpuProblem();
     if (gen !== this.generation) return;
     if (problem) return this.set({ phase: 'no-webgpu', message: problem });
+    // Views get the session only once both models are in: a probe must not race the loads.
     const session = new LocalSession();
-    this.session = session;
+    this.starting = session;
     for (const [i, role] of (['teacher', 'student'] as const).entries()) {
       this.set({ phase: 'loading', message: `Loading the demo ${role}…`, step: i + 1, steps: 3 });
       await session.load({ [role]: { path: DEMO[role] } });
       if (gen !== this.generation) return;
     }
-    this.info = await session.info();
-    if (gen === this.generation) this.set({ phase: 'ready', message: '', step: 3, steps: 3 });
+    const info = await session.info();
+    if (gen !== this.generation) return;
+    this.session = session;
+    this.info = info;
+    this.set({ phase: 'ready', message: '', step: 3, steps: 3 });
   }
 
   private async connectRunner(gen: number, runner: RunnerSettings): Promise<void> {
@@ -141,7 +147,8 @@ export class SessionController implements ReactiveController {
   }
 
   private dispose(): void {
-    if (this.session instanceof LocalSession) this.session.dispose();
+    for (const s of new Set([this.session, this.starting])) if (s instanceof LocalSession) s.dispose();
     this.session = null;
+    this.starting = null;
   }
 }

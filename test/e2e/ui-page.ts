@@ -1,0 +1,31 @@
+/**
+ * Helpers for the playground's e2e tests: open the production build, wait until the demo teacher
+ * and student are loaded, and scope queries to a view.
+ */
+import type { Locator } from 'playwright-core';
+import { expect } from 'vitest';
+import { openPage, SCREENSHOTS, type Session } from './browser.ts';
+
+/** Opens the playground at `query` (e.g. '?view=probe') and waits for the demo models to load. */
+export async function openApp(query = ''): Promise<Session> {
+  const s = await openPage(`/${query}`);
+  await s.page.getByRole('tablist', { name: 'Views' }).waitFor({ timeout: 60_000 });
+  // The models line shows each model's name once loaded; the progress bar goes away.
+  await s.page.getByText('demo-student').first().waitFor({ timeout: 180_000 });
+  return s;
+}
+
+export async function screenshot(s: Session, name: string): Promise<void> {
+  await s.page.screenshot({ path: `${SCREENSHOTS}/${name}.png`, fullPage: true });
+}
+
+/** The active view's panel. */
+export function panel(s: Session): Locator {
+  return s.page.getByRole('tabpanel');
+}
+
+/** Fails on any console error the page logged, printing them first. */
+export function expectNoConsoleErrors(s: Session): void {
+  if (s.consoleErrors.length) console.log('console errors:', s.consoleErrors);
+  expect(s.consoleErrors).toEqual([]);
+}
