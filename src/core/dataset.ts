@@ -30,6 +30,13 @@ export interface DataOptions {
   format?: DataFormat;
   /** A Jinja chat template (or a template name) replacing the tokenizer's. */
   chatTemplate?: string;
+  /**
+   * `DataConfig.chatTemplate`: true renders prompt-completion records as a user turn and an
+   * assistant turn through the chat template (when there is one); false refuses chat records, which
+   * only a template can render. Absent: prompt-completion records are plain text, chat records use
+   * the template.
+   */
+  useChatTemplate?: boolean;
   maxSeqLen: number;
   /** What to do with examples longer than maxSeqLen: keep the start ('right' cuts the end), keep the end, or fail. */
   truncation?: Truncation;
@@ -201,6 +208,8 @@ export interface TokenizeOptions {
   maxSeqLen: number;
   truncation?: Truncation;
   chatTemplate?: string;
+  /** See DataOptions.useChatTemplate. */
+  useChatTemplate?: boolean;
   /** Ids that end an assistant turn; default the tokenizer's eosIds. */
   endIds?: readonly number[];
 }
@@ -291,8 +300,14 @@ export function tokenizeRecord(rec: DataRecord, tok: Tokenizer, opts: TokenizeOp
   const endIds = opts.endIds ?? tok.eosIds;
   let ids: number[];
   let mask: Uint8Array;
+  const templated = opts.useChatTemplate === true && (tok.hasChatTemplate || opts.chatTemplate !== undefined);
   if (rec.format === 'chat') {
+    if (opts.useChatTemplate === false)
+      fail(where, 'a chat record needs the chat template, which chatTemplate: false turns off (use prompt-completion or text records)', 'messages');
     ({ ids, mask } = tokenizeChat(rec.messages, tok, where, { chatTemplate: opts.chatTemplate }, endIds));
+  } else if (rec.format === 'prompt-completion' && templated) {
+    const turns: ChatMessage[] = [{ role: 'user', content: rec.prompt }, { role: 'assistant', content: rec.completion }];
+    ({ ids, mask } = tokenizeChat(turns, tok, where, { chatTemplate: opts.chatTemplate }, endIds));
   } else if (rec.format === 'prompt-completion') {
     const prompt = tok.encode(rec.prompt, { addSpecialTokens: true });
     const completion = appendEnd(tok.encode(rec.completion), endIds);
@@ -498,7 +513,9 @@ export async function loadDataset(src: FileSource, tok: Tokenizer, opts: DataOpt
   const examples: Example[] = [];
   for (const rec of records) {
     stats.formats[rec.format]++;
-    const ex = tokenizeRecord(rec, tok, { file, maxSeqLen: opts.maxSeqLen, truncation: opts.truncation, chatTemplate: opts.chatTemplate });
+    const ex = tokenizeRecord(rec, tok, {
+      file, maxSeqLen: opts.maxSeqLen, truncation: opts.truncation, chatTemplate: opts.chatTemplate, useChatTemplate: opts.useChatTemplate,
+    });
     if (ex.truncatedTokens > 0) stats.truncated++;
     const trained = ex.labels.reduce((s, l) => s + (l >= 0 ? 1 : 0), 0);
     if (trained === 0) {

@@ -66,6 +66,7 @@ async function tokenRows(src: NodeFileSource, tok: Tokenizer, path: string, data
   const ds = await loadDataset(src, tok, {
     path,
     format: data.format,
+    useChatTemplate: data.chatTemplate,
     maxSeqLen: data.maxSeqLen,
     truncation: data.truncation,
     packing: data.packing,

@@ -105,6 +105,21 @@ describe('prompt-completion and text examples', () => {
     expect([...ex.labels]).toEqual([...p.slice(1).map(() => -1), ...c, IM_END, -1]);
   });
 
+  it('prompt-completion with chatTemplate: true is a user turn and an assistant turn of the template', () => {
+    const rec = one({ prompt: 'Q: 2+2=', completion: ' 4' });
+    const ex = tokenizeRecord(rec, tok, { ...opts, useChatTemplate: true });
+    const chat = tokenizeRecord(one({ messages: [{ role: 'user', content: 'Q: 2+2=' }, { role: 'assistant', content: ' 4' }] }), tok, opts);
+    expect([...ex.ids]).toEqual(tok.applyChatTemplate([{ role: 'user', content: 'Q: 2+2=' }, { role: 'assistant', content: ' 4' }]).ids);
+    expect([...ex.labels]).toEqual([...chat.labels]);
+    const spans = maskedSpans(ex); // one trained span: the assistant turn as this template renders it
+    expect(spans).toEqual(maskedSpans(chat));
+    expect(spans).toHaveLength(1);
+    expect(spans[0].endsWith('4<|im_end|>')).toBe(true);
+    // false keeps prompt-completion plain, and refuses chat records, naming the field
+    expect([...tokenizeRecord(rec, tok, { ...opts, useChatTemplate: false }).ids]).toEqual([...tok.encode('Q: 2+2='), ...tok.encode(' 4'), IM_END]);
+    expect(() => tokenizeRecord(one({ messages: [{ role: 'user', content: 'Q' }, { role: 'assistant', content: 'A' }] }), tok, { ...opts, useChatTemplate: false })).toThrow(/^data\/train\.jsonl:1: a chat record needs the chat template, which chatTemplate: false turns off/);
+  });
+
   it('text: every token but the first is a target, EOS appended', () => {
     const ex = tokenizeRecord(one({ text: 'Hello world' }), tok, opts);
     expect([...ex.ids]).toEqual([9707, 1879, IM_END]);

@@ -69,7 +69,7 @@ export async function runDistill(
   try {
     for (const [si, stage] of config.stages.entries()) {
       const data = await loadDataset(files, tokenizer, {
-        path: stage.data.path, format: stage.data.format,
+        path: stage.data.path, format: stage.data.format, useChatTemplate: stage.data.chatTemplate,
         maxSeqLen: stage.data.maxSeqLen, truncation: stage.data.truncation, packing: stage.data.packing,
       });
       if (data.examples.length === 0) throw new Error(`${stage.data.path}: no trainable examples (stage "${stage.name}")`);
