@@ -93,6 +93,8 @@ describe.skipIf(!hasWorker)('the real torch worker', () => {
 
   it('end to end over HTTP: runner killed (-9) mid-job, restarted, job resumes and finishes; its checkpoint, downloaded, gives the engine the worker\'s logits', async () => {
     // The runner in its own process, so it can really die; the test process is only an HTTP client.
+    const t0 = Date.now();
+    const at = () => `${((Date.now() - t0) / 1000).toFixed(1)} s`;
     const ws = makeWorkspace();
     cpSync(join(runner.workspace, 'models'), join(ws, 'models'), { recursive: true });
     const first = await startRunnerProcess(ws, { torch: true });
@@ -103,6 +105,7 @@ describe.skipIf(!hasWorker)('the real torch worker', () => {
     const firstCkpt = events(seen.messages).find((e) => e.type === 'checkpoint');
     expect(firstCkpt, JSON.stringify(seen.messages.slice(-5))).toBeDefined();
     await killRunnerProcess(first, 'SIGKILL');
+    const killedAt = at();
 
     const second = await startRunnerProcess(ws, { torch: true });
     const job = await waitForState(second, id, ['finished', 'failed', 'stopped'], 120_000);
@@ -121,7 +124,7 @@ describe.skipIf(!hasWorker)('the real torch worker', () => {
     const restart = steps.findIndex((s, i) => i > 0 && s <= steps[i - 1]);
     expect(restart < 0 || steps[restart] > resumedAt - 1).toBe(true);
     expect(Math.max(...steps)).toBe(steps[0] === 0 ? 39 : 40);
-    console.log(`e2e: runner killed after checkpoint ${(firstCkpt as { step: number }).step}, worker resumed at ${resumedAt}, ${steps.length} step events, final loss ${(evs.filter((e) => e.type === 'step').at(-1) as { loss: number }).loss.toFixed(4)}`);
+    console.log(`e2e: killed at ${killedAt}, finished at ${at()}: runner killed after checkpoint ${(firstCkpt as { step: number }).step}, worker resumed at ${resumedAt}, ${steps.length} step events, final loss ${(evs.filter((e) => e.type === 'step').at(-1) as { loss: number }).loss.toFixed(4)}`);
 
     // Download the final checkpoint file by file over HTTP into a folder of our own.
     const ckpts = (await call(second, 'GET', `/v1/jobs/${id}/checkpoints`)).json as { step: number }[];
@@ -138,25 +141,32 @@ describe.skipIf(!hasWorker)('the real torch worker', () => {
     await killRunnerProcess(second, 'SIGTERM');
 
     // The engine (Dawn) opens the downloaded folder; the torch worker's model is the reference.
-    const rt = await gpu();
-    const model = new Decoder(rt, await loadWeights(rt, new NodeFileSource(), dir));
-    const { hidden } = model.forward(Int32Array.from(IDS), 1, IDS.length);
-    const logits = model.logits(hidden);
-    const got = await rt.readF32(logits);
-    hidden.dispose();
-    logits.dispose();
-    model.dispose();
+    const got = await engineLogits(dir);
     const ref = await torchLogits(dir);
     const { rel, abs } = relErr(got, ref);
     // Training moved the weights: the untrained student's logits are far from the trained ones.
-    const moved = relErr(await torchLogits(join(ws, 'models', 'student')), ref).rel;
-    console.log(`e2e: engine vs torch worker logits on the downloaded step-${last}: max abs ${abs.toExponential(2)}, rel ${rel.toExponential(2)} (untrained student differs by ${moved.toExponential(2)})`);
+    const moved = relErr(await engineLogits(join(ws, 'models', 'student')), got).rel;
+    console.log(`e2e (${at()}): engine vs torch worker logits on the downloaded step-${last}: max abs ${abs.toExponential(2)}, rel ${rel.toExponential(2)} (untrained student differs by ${moved.toExponential(2)})`);
     expect(rel).toBeLessThan(1e-4);
     expect(moved).toBeGreaterThan(1e-3);
-  });
+  }, 300_000); // ~60 s alone on two cores; more when the machine is shared
 });
 
 const IDS = [1, 72, 101, 108, 108, 111, 32, 258, 2, 200, 43, 50];
+
+async function engineLogits(dir: string): Promise<Float32Array> {
+  const rt = await gpu();
+  const model = new Decoder(rt, await loadWeights(rt, new NodeFileSource(), dir));
+  const { hidden } = model.forward(Int32Array.from(IDS), 1, IDS.length);
+  const logits = model.logits(hidden);
+  try {
+    return await rt.readF32(logits);
+  } finally {
+    hidden.dispose();
+    logits.dispose();
+    model.dispose();
+  }
+}
 
 async function torchLogits(dir: string): Promise<Float32Array> {
   const out = join(tempDir(), 'ref.safetensors');
