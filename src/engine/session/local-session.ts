@@ -47,7 +47,8 @@ export class EngineSession implements DistillSession {
     return {
       mode: 'local',
       device: `${env.adapter} (WebGPU${env.isSoftware ? ', software' : ''})`,
-      limits: { ...env.limits },
+      // GPU memory the engine holds (its buffer pool: weights, activations, optimizer state, free buffers).
+      limits: { ...env.limits, gpuAllocatedBytes: this.rt.pool.allocatedBytes, gpuInUseBytes: this.rt.pool.inUseBytes, gpuPeakInUseBytes: this.rt.pool.peakInUseBytes },
       features: Object.entries(env.features).filter(([, on]) => on).map(([f]) => f),
       jobs: ['distill'],
       models: Object.values(this.models).map((m) => m!.info),
