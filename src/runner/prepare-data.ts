@@ -72,14 +72,15 @@ async function tokenRows(src: NodeFileSource, tok: Tokenizer, path: string, data
     packing: data.packing,
   });
   const difficulty = data.curriculum === 'by-difficulty' ? await difficulties(src, path) : null;
-  const rows = ds.examples.map((ex) => toTokenRow(ex, difficulty));
+  const negatives = data.negatives ? await negativeLines(src, path) : null;
+  const rows = ds.examples.map((ex) => toTokenRow(ex, difficulty, negatives));
   const s = ds.stats;
   const summary = `${s.rows} rows, ${s.tokens} tokens (${s.lossTokens} trained), ${s.truncated} truncated, ${s.dropped} dropped`;
   return { rows, summary };
 }
 
 /** An Example as the worker reads it: teacher top-k as one entry per label ≠ −1. */
-export function toTokenRow(ex: Example, difficulty: Map<number, number> | null): TokenRow {
+export function toTokenRow(ex: Example, difficulty: Map<number, number> | null, negatives: Set<number> | null = null): TokenRow {
   const row: TokenRow = { ids: Array.from(ex.ids), labels: Array.from(ex.labels), line: ex.lines[0] };
   if (ex.docStarts.length > 1) row.doc_starts = ex.docStarts;
   if (ex.teacher) {
@@ -98,17 +99,28 @@ export function toTokenRow(ex: Example, difficulty: Map<number, number> | null):
   }
   const d = difficulty?.get(ex.lines[0]);
   if (d !== undefined) row.difficulty = d;
+  if (negatives?.has(ex.lines[0])) row.negative = true;
   return row;
 }
 
 /** `difficulty` of each line that has one (dataset.ts does not keep extra fields). */
 async function difficulties(src: NodeFileSource, path: string): Promise<Map<number, number>> {
-  const out = new Map<number, number>();
+  return perLine(src, path, ({ difficulty: d }) => (typeof d === 'number' && Number.isFinite(d) ? d : undefined));
+}
+
+/** Lines flagged `"negative": true`: wrong traces for data.negatives (the worker's negatives.py). */
+async function negativeLines(src: NodeFileSource, path: string): Promise<Set<number>> {
+  return new Set((await perLine(src, path, ({ negative }) => (negative === true ? true : undefined))).keys());
+}
+
+/** A field of each record, by 1-based line, where `read` finds one. */
+async function perLine<T>(src: NodeFileSource, path: string, read: (record: Record<string, unknown>) => T | undefined): Promise<Map<number, T>> {
+  const out = new Map<number, T>();
   (await src.readText(path)).split('\n').forEach((line, i) => {
     if (!line.trim()) return;
     try {
-      const d = (JSON.parse(line) as { difficulty?: unknown }).difficulty;
-      if (typeof d === 'number' && Number.isFinite(d)) out.set(i + 1, d);
+      const v = read(JSON.parse(line) as Record<string, unknown>);
+      if (v !== undefined) out.set(i + 1, v);
     } catch {
       // loadDataset already reported bad JSON
     }

@@ -91,6 +91,7 @@ export interface TokenRow {
   teacher_topk?: { ids: number[]; logprobs: number[] }[]; // one per label ≠ −1, in order, T = 1
   difficulty?: number;
   line?: number; // source line in the user's JSONL
+  negative?: boolean; // data.negatives: a wrong trace, trained by unlikelihood (the worker's negatives.py)
 }
 
 /** One prompt for generation (eval, teacher-generate). */

@@ -5,6 +5,24 @@ export const CurriculumSchema = z
   .describe("example order: 'none' (shuffled), easy→hard by teacher difficulty, or short→long");
 export type Curriculum = z.infer<typeof CurriculumSchema>;
 
+/**
+ * Negative samples: records flagged `"negative": true` are wrong traces (e.g. `retort demo-augment
+ * --negatives P`). They skip the distillation loss; each is paired with the correct record of the same
+ * prompt, and the first token where it goes wrong is trained down by unlikelihood, −log(1 − p).
+ */
+export const NegativesSchema = z
+  .strictObject({
+    weight: z
+      .number()
+      .min(0)
+      .max(1000)
+      .default(0.5)
+      .describe('weight of the unlikelihood term: loss += weight · mean −log(1 − p(wrong token)); too high and the student avoids the right digit too'),
+    batch: z.int().min(1).max(4096).default(8).describe('negative samples per step (cycled through in a fixed order)'),
+  })
+  .describe('wrong-answer traces trained by unlikelihood (torch worker)');
+export type Negatives = z.infer<typeof NegativesSchema>;
+
 /** One JSONL training set and how it becomes token sequences. */
 export const DataConfigSchema = z
   .strictObject({
@@ -33,6 +51,11 @@ export const DataConfigSchema = z
       .optional()
       .describe('the JSONL carries cached sparse teacher targets {ids, logprobs} per completion token'),
     curriculum: CurriculumSchema.default('none'),
+    negatives: NegativesSchema.optional(),
+  })
+  .superRefine((data, ctx) => {
+    if (data.negatives && data.packing)
+      ctx.addIssue({ code: 'custom', path: ['negatives'], message: 'a negative row is paired with its correct row by prompt: set packing false' });
   })
   .describe('training data');
 export type DataConfig = z.infer<typeof DataConfigSchema>;

@@ -30,6 +30,7 @@ class Row:
     difficulty: Optional[float] = None
     line: int = 0  # line in the tokenized file
     source_line: Optional[int] = None  # line in the user's JSONL
+    negative: bool = False  # a wrong trace, trained by unlikelihood (negatives.py)
     teacher_ids: Optional[List[int]] = None  # the same text in the teacher's tokenizer (cross-tokenizer ULD)
     teacher_labels: Optional[List[int]] = None
 
@@ -81,6 +82,10 @@ def parse_row(obj: Any, file: str, line: int, vocab: int, max_len: Optional[int]
         if isinstance(d, bool) or not isinstance(d, (int, float)) or not math.isfinite(d):
             _fail(file, line, "difficulty", f"expected a number, got {d!r}")
         row.difficulty = float(d)
+    if "negative" in obj:
+        if not isinstance(obj["negative"], bool):
+            _fail(file, line, "negative", f"expected true or false, got {obj['negative']!r}")
+        row.negative = obj["negative"]
     if "teacher_topk" in obj:
         entries = obj["teacher_topk"]
         if not isinstance(entries, list):

@@ -32,6 +32,7 @@ TokenRow (one JSON object per line; an `Example` of dataset.ts):
                                   optional (offline top-k): ONE ENTRY PER LABEL ≠ −1, in order, the
                                   teacher's top-k at T = 1 for that label (same rule as the raw JSONL)
      "difficulty": float,         optional, for curriculum 'by-difficulty'
+     "negative": bool,            optional (data.negatives): a wrong trace, trained by unlikelihood
      "line": int}                 optional: source line in the user's JSONL, for error messages
 PromptRow:
     {"ids": [int],                the prompt, chat template and generation prompt applied

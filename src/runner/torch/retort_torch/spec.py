@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
+from .negatives import NegativesConfig, parse_negatives
 from .rl.config import RLConfig, parse_rl
 
 
@@ -218,6 +219,7 @@ class DataConfig:
     packing: bool = False
     teacher_top_k: Optional[int] = None
     curriculum: str = "none"
+    negatives: Optional[NegativesConfig] = None  # rows flagged negative: unlikelihood of their first wrong token
 
 
 @dataclass
@@ -383,6 +385,9 @@ def _data(r: _Reader) -> DataConfig:
     if topk is not None:
         d.teacher_top_k = topk.integer("k", 20, 1, 1024)
         topk.done()
+    d.negatives = parse_negatives(r.sub("negatives", None))
+    if d.negatives is not None and d.packing:
+        r.fail("negatives", "a negative row is paired with its correct row by prompt: set packing false")
     r.done()
     return d
 

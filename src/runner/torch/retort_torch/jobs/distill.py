@@ -31,6 +31,7 @@ from .. import checkpoint as ckpt
 from .. import distributed as D
 from .. import protocol as P
 from ..control import Control
+from ..negatives import cycle, split_negatives, unlikelihood
 from ..data import BatchPlan, Batch, Row, collate, curriculum_order, load_rows
 from ..events import Emitter
 from ..generate import generate
@@ -86,6 +87,7 @@ class StageData:
     eval: List[Row]
     file: str
     hash: str
+    negatives: List[Row] = field(default_factory=list)  # data.negatives: wrong-token rows (negatives.py)
 
 
 class DistillJob:
@@ -240,6 +242,7 @@ class DistillJob:
         file = os.path.join(self.job_dir, P.stage_data_file(i))
         shown = f"{P.stage_data_file(i)} (stage '{stage.name}', tokenized from {stage.data.path})"
         rows = load_rows(file, self.vocab, stage.data.max_seq_len, shown)
+        rows, negatives = split_negatives(rows, shown) if stage.data.negatives is not None else (rows, [])
         for r in rows:
             if r.trained == 0:
                 raise SpecError(f"{shown}:{r.line}: field 'labels': no trained token (all −1); the runner drops such rows")
@@ -254,7 +257,7 @@ class DistillJob:
             elif len(rows) >= 2:
                 n = min(self.spec.eval_max_samples, max(1, len(rows) // 10))
                 rows, eval_rows = rows[:-n], rows[-n:]
-        return StageData(rows, eval_rows, file, ckpt.file_sha256(file))
+        return StageData(rows, eval_rows, file, ckpt.file_sha256(file), negatives)
 
     def _optimizer(self) -> torch.optim.Optimizer:
         decay, no_decay = [], []
@@ -458,6 +461,9 @@ class DistillJob:
                 (loss * self.env.world).backward()  # DDP averages over ranks; the normalizer already covers them
             for k in sums:
                 sums[k] += parts[k]
+        if stage.data.negatives is not None and self.data[p.stage].negatives:
+            sums["unlikelihood"] = self._unlikelihood(stage, self.data[p.stage].negatives)
+            sums["loss"] += stage.data.negatives.weight * sums["unlikelihood"]
         if self.env.active:
             self._all_reduce_projection_grads()
         params = [q for g in self.optimizer.param_groups for q in g["params"]]
@@ -496,6 +502,8 @@ class DistillJob:
             metrics["hidden"] = sums["hidden"]
         if stage.loss.attention is not None:
             metrics["attention"] = sums["attention"]
+        if "unlikelihood" in sums:
+            metrics["unlikelihood"] = sums["unlikelihood"]
         if stage.loss.uld_weight is not None:
             metrics["uld"] = sums["uld"]
         if stage.loss.on_policy is not None:
@@ -529,6 +537,18 @@ class DistillJob:
         p.stage_tokens += int(metrics["loss_tokens"])
         p.tokens += int(metrics["loss_tokens"])
         return {**metrics, "lr": lr, "tokens": float(p.tokens)}
+
+    def _unlikelihood(self, stage: Stage, negatives: List[Row]) -> float:
+        """weight · unlikelihood of this step's negatives' wrong tokens (negatives.py), back-propagated;
+        returns this rank's share of the mean (every rank takes the same negatives)."""
+        cfg = stage.data.negatives
+        assert cfg is not None
+        batch = collate(cycle(negatives, self.progress.step, cfg.batch)).to(self.device)
+        with autocast(self.device, self.amp):
+            out = self.model(batch.ids, attention_mask=batch.attention_mask(), position_ids=batch.positions)
+            ul = unlikelihood(out.logits, batch.labels, self.vocab)
+        (cfg.weight * ul).backward()
+        return float(ul.detach()) / self.env.world
 
     def _all_reduce_projection_grads(self) -> None:
         for q in self.projections.parameters():
