@@ -36,7 +36,7 @@ from .rewards import SIMILARITIES, task_reward
 
 
 def value_head(hidden_size: int, device: torch.device) -> nn.Linear:
-    """V(s_t) from the student's last hidden state; zero-initialised so the first advantages are the
+    """V(s_t), a linear probe of the student's last hidden state; zero-initialised so the first advantages are the
     plain discounted rewards rather than noise from a random head."""
     head = nn.Linear(hidden_size, 1, device=device)
     nn.init.zeros_(head.weight)
@@ -107,7 +107,10 @@ class RLStage:
             logp = token_logprobs(out.logits, batch.labels, self.vocab)
             values = None
             if with_value and self.value is not None:
-                values = self.value(out.last_hidden_state.float())[..., 0] * batch.mask
+                # the critic reads the trunk without training it: with one shared trunk and one grad-norm
+                # clip, the value loss's gradient (large while V is poor) swamps the policy's and drags the
+                # student off its language model (measured on the demo: reward fell, KL rose)
+                values = self.value(out.last_hidden_state.detach().float())[..., 0] * batch.mask
         return logp, values
 
     @torch.no_grad()
