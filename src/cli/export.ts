@@ -17,7 +17,8 @@ int8 symmetric per channel / int4 symmetric per group of 32.
   --asymmetric     zero points instead of a symmetric grid
   --external-data  weights in onnx/<file>_data (automatic past 2 GiB)`;
 
-async function writeChunks(path: string, file: ExportedFile): Promise<void> {
+/** Writes one exported file (its chunks in order) at `path`, creating folders. */
+export async function writeChunks(path: string, file: ExportedFile): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
   const fh = await open(path, 'w');
   try {

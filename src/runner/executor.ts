@@ -12,6 +12,15 @@ import type { JobKind } from '../core/schema/job-spec.ts';
 /** src/runner/torch, where the retort_torch package lives. */
 export const TORCH_PACKAGE_DIR = fileURLToPath(new URL('./torch', import.meta.url));
 
+/**
+ * Export jobs are TypeScript (src/onnx): their worker is src/cli/export-worker.ts, run by this Node
+ * through the repo's TypeScript loader. The runner starts it by path and never imports it.
+ */
+export const EXPORT_WORKER = [
+  fileURLToPath(new URL('../../bin/run-ts.mjs', import.meta.url)),
+  fileURLToPath(new URL('../cli/export-worker.ts', import.meta.url)),
+];
+
 export interface GpuInfo {
   index: number;
   name: string;
@@ -88,7 +97,8 @@ export function detectGpus(env: NodeJS.ProcessEnv = process.env): GpuInfo[] {
 
 /**
  * The command line for one job. `gpus` are the job's GPU indices ([] = CPU). Distill jobs on more
- * than one GPU run under torchrun; other kinds run one process that sees all of the job's GPUs.
+ * than one GPU run under torchrun; other torch jobs run one process that sees all of the job's GPUs;
+ * export jobs run the export worker under Node.
  */
 export function workerLaunch(
   cfg: ExecutorConfig,
@@ -101,6 +111,7 @@ export function workerLaunch(
     PYTHONUNBUFFERED: '1',
     PYTHONIOENCODING: 'utf-8',
   };
+  if (job.kind === 'export') return { executor: 'local', command: process.execPath, args: [...EXPORT_WORKER, '--job', job.dir], env, cwd: workspace };
   if (job.gpus.length > 0) env.CUDA_VISIBLE_DEVICES = job.gpus.join(',');
   if (job.kind === 'distill' && job.gpus.length > 1) {
     return {

@@ -87,8 +87,6 @@ export class JobManager {
 
   async submit(spec: JobSpec, gpus: number[] | undefined): Promise<JobRecord> {
     if (this.closing) throw new JobRequestError(409, 'the runner is shutting down');
-    // ONNX export is TypeScript (src/onnx), not a torch worker job; the runner does not run it yet.
-    if (spec.kind === 'export') throw new JobRequestError(400, "kind: 'export' jobs are not run by the runner yet (see GET /v1/info jobs)");
     const available = this.executor.gpus.map((g) => g.index);
     if (gpus && available.length === 0) throw new JobRequestError(400, 'gpus: this runner has no CUDA GPUs (jobs run on the CPU); leave gpus out');
     const missing = gpus?.filter((g) => !available.includes(g)) ?? [];

@@ -17,7 +17,7 @@ export function registerSessionRoutes(app: FastifyInstance, ctx: RunnerContext):
       device: gpus.length > 0 ? gpus.map((g) => `${g.name} (GPU ${g.index})`).join(', ') : 'CPU (PyTorch)',
       limits: { gpuCount: gpus.length, ...(gpus.length > 0 ? { memoryBytes: Math.min(...gpus.map((g) => g.memoryBytes)) } : {}) },
       features: [...(gpus.length > 0 ? ['cuda'] : []), ...(gpus.length > 1 ? ['multi-gpu', 'torchrun'] : []), 'openai-teacher', 'chat-completions'],
-      jobs: ['distill', 'teacher-generate', 'eval'],
+      jobs: ['distill', 'teacher-generate', 'eval', 'export'],
       models: models.loadedInfos(),
       version: codeVersion(),
     };

@@ -111,9 +111,9 @@ describe('bodies', () => {
     expect(gpus.status).toBe(400);
     expect(gpus.json.message).toMatch(/^gpus: this runner has no CUDA GPUs/);
 
-    const exp = await call(runner, 'POST', '/v1/jobs', { kind: 'export', model: { path: 'models/student' }, out: 'exports/s' });
+    const exp = await call(runner, 'POST', '/v1/jobs', { kind: 'export', model: { path: 'models/student' }, out: 'exports/s', dtype: 'q3' });
     expect(exp.status).toBe(400);
-    expect(exp.json.message).toMatch(/^kind: 'export' jobs are not run by the runner yet/);
+    expect(exp.json.message).toMatch(/^job spec: dtype: must be one of 'fp32', 'fp16', 'q8', 'q4'/);
 
     const control = await call(runner, 'POST', '/v1/jobs/j0-000000/control', { action: 'explode' });
     expect([400, 404]).toContain(control.status);
