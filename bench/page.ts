@@ -8,6 +8,7 @@ import { markdownReport } from './report.ts';
 import { ORT_VERSION, ortAdapter } from './peers/ort.ts';
 import { TFJS_VERSION, tfjsBackend } from './peers/tfjs.ts';
 import type { BenchPageApi, PageEnv, ShapeSet, SuiteConfig, SuiteResult } from './protocol.ts';
+import './onnx-page.ts'; // window.onnx: the ONNX worker, for the quantized-decode bench and e2e tests
 
 const out = document.getElementById('out')!;
 

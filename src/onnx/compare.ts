@@ -7,6 +7,8 @@
  */
 import { checkAnswer } from '../core/answers.ts';
 import { logSoftmax } from '../core/losses/softmax.ts';
+import { parseJsonl } from '../core/dataset.ts';
+import type { Tokenizer } from '../core/tokenizer.ts';
 
 /** A causal LM as comparisons see it. */
 export interface ComparableLM {
@@ -51,6 +53,25 @@ export interface Problem {
   /** Prompt + reference completion: perplexity is measured on the completion's tokens. */
   full: number[];
   answer: string;
+}
+
+/**
+ * Problems from a chat JSONL file ({"messages": [..., assistant], "answer": "…"} per line, the demo
+ * data's format), the first `limit` of them: the prompt as the runner's eval builds it (chat template
+ * up to the assistant turn, generation prompt added), the full sequence as prompt + the reference
+ * reply + the first eos id. Errors name file:line.
+ */
+export function chatProblems(text: string, file: string, tok: Tokenizer, limit = Infinity): Problem[] {
+  const lines = text.replace(/^\uFEFF/, '').split('\n');
+  return parseJsonl(text, file, 'chat').slice(0, limit).map((r) => {
+    if (r.format !== 'chat') throw new Error(`${file}:${r.line}: expected a chat record`);
+    const answer = (JSON.parse(lines[r.line - 1]) as { answer?: unknown }).answer;
+    if (typeof answer !== 'string') throw new Error(`${file}:${r.line}: no "answer" string to check the output against`);
+    const reply = r.messages.at(-1);
+    if (reply?.role !== 'assistant') throw new Error(`${file}:${r.line}: the last message is not the assistant's reference reply`);
+    const prompt = tok.applyChatTemplate(r.messages.slice(0, -1), { addGenerationPrompt: true }).ids;
+    return { prompt, full: [...prompt, ...tok.encode(reply.content, { addSpecialTokens: false }), ...tok.eosIds.slice(0, 1)], answer };
+  });
 }
 
 export interface ModelScore {

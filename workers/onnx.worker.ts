@@ -1,0 +1,129 @@
+/// <reference lib="webworker" />
+/**
+ * Exported (ONNX) models in a Web Worker through transformers.js, exposed with comlink like
+ * engine.worker.ts. Local files only: model folders come from the page's own origin, ORT's wasm from
+ * the app's build, nothing from a hub. WebGPU EP when the browser has an adapter; otherwise wasm, and
+ * `load` says so (never a silent fallback). Besides streaming generation and logits, the worker can
+ * hold the engine (fp32) next to the ONNX model, so that the parity check, the full-vs-quantized
+ * comparison and the decode benchmark run both in the same worker on the same adapter.
+ */
+import { expose } from 'comlink';
+import wasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm?url';
+import type { PreTrainedModel } from '@huggingface/transformers';
+import { HttpFileSource } from '../src/core/http-files.ts';
+import { joinPath, readJson } from '../src/core/files.ts';
+import type { Tokenizer } from '../src/core/tokenizer.ts';
+import type { ExportDtype } from '../src/core/schema/export.ts';
+import { checkOnnxFolder } from '../src/onnx/check.ts';
+import { chatProblems, compareModels, type ComparableLM, type Comparison } from '../src/onnx/compare.ts';
+import { engineLM } from '../src/onnx/engine-lm.ts';
+import { chooseDevice, configureLocal, loadOnnxModel, streamGreedy, transformersLM, type DeviceChoice, type OnnxDevice } from '../src/onnx/transformers-lm.ts';
+import { Runtime } from '../src/engine/runtime.ts';
+import { Decoder } from '../src/engine/model/decoder.ts';
+import { loadWeights } from '../src/engine/model/weights.ts';
+
+let baseUrl = '/';
+const files = () => new HttpFileSource(self.location.origin + baseUrl);
+
+interface Loaded {
+  folder: string;
+  dtype: ExportDtype;
+  model: PreTrainedModel;
+  tokenizer: Tokenizer;
+  device: DeviceChoice;
+  lm: ComparableLM;
+}
+let loaded: Loaded | null = null;
+let engine: { folder: string; lm: ComparableLM } | null = null;
+let runtime: Promise<Runtime> | null = null;
+
+function current(): Loaded {
+  if (!loaded) throw new Error('no ONNX model loaded: call load({ folder, dtype }) first');
+  return loaded;
+}
+
+export interface OnnxLoadInfo {
+  folder: string;
+  dtype: ExportDtype;
+  /** The execution provider running the model, and why it is not WebGPU when it is not. */
+  device: OnnxDevice;
+  fallback: string | null;
+  /** onnx/<file> and its bytes (with external data). */
+  file: string;
+  bytes: number;
+  vocab: number;
+}
+
+export const onnxApi = {
+  /** Where the page's static files are: model folders are paths under it. */
+  setBase(base: string): void {
+    baseUrl = base;
+  },
+
+  /** Checks the folder (errors name the file), then loads it with transformers.js. */
+  async load(req: { folder: string; dtype: ExportDtype; device?: OnnxDevice }): Promise<OnnxLoadInfo> {
+    const src = files();
+    const checked = await checkOnnxFolder(src, req.folder, req.dtype);
+    configureLocal(self.location.origin + baseUrl, { wasm: wasmUrl });
+    const device = await chooseDevice(req.device);
+    if (device.fallback) console.warn(`onnx worker: ${device.fallback}`);
+    const onnx = await loadOnnxModel(req.folder, req.dtype, device);
+    await loaded?.model.dispose();
+    loaded = {
+      folder: req.folder, dtype: req.dtype, model: onnx.model, tokenizer: checked.tokenizer, device,
+      lm: transformersLM(onnx, `onnx ${req.dtype}`, checked.bytes),
+    };
+    return { folder: req.folder, dtype: req.dtype, device: device.device, fallback: device.fallback, file: checked.file, bytes: checked.bytes, vocab: checked.spec.vocabSize };
+  },
+
+  /** Logits [T, vocab] of one forward over `ids`. */
+  async logits(ids: number[]): Promise<{ data: Float32Array; vocab: number }> {
+    return current().lm.logits(ids);
+  },
+
+  /** Greedy generation from text (chat template applied) or ids; tokens stream through `onToken`. */
+  async generate(req: { text?: string; ids?: number[]; maxNewTokens: number }, onToken: (t: { id: number; text: string }) => void) {
+    const { model, tokenizer } = current();
+    const prompt = req.ids ?? tokenizer.applyChatTemplate([{ role: 'user', content: req.text ?? '' }], { addGenerationPrompt: true }).ids;
+    return streamGreedy(model, prompt, req.maxNewTokens, tokenizer.eosIds, (id) => onToken({ id, text: tokenizer.decodeToken(id) }));
+  },
+
+  /** The same weights' full-precision original (an HF checkpoint folder) on the engine, in this worker. */
+  async loadEngine(folder: string): Promise<{ adapter: string; bytes: number }> {
+    if (!('gpu' in navigator) || !navigator.gpu) throw new Error('the engine needs WebGPU, which this browser does not have');
+    const rt = await (runtime ??= Runtime.create(navigator.gpu));
+    const src = files();
+    const model = new Decoder(rt, await loadWeights(rt, src, folder, 'f32'));
+    const weights = joinPath(folder, 'model.safetensors');
+    const bytes = (await src.readBytes(weights)).length;
+    engine = { folder, lm: engineLM(model, 'engine fp32', bytes) };
+    return { adapter: rt.env.adapter, bytes };
+  },
+
+  async engineLogits(ids: number[]): Promise<{ data: Float32Array; vocab: number }> {
+    if (!engine) throw new Error('no engine model loaded: call loadEngine(folder) first');
+    return engine.lm.logits(ids);
+  },
+
+  /**
+   * Engine (full) vs the loaded ONNX model on the first `limit` problems of a chat JSONL file:
+   * per-token KL, exact-match accuracy, perplexity, bytes, prefill and decode tokens/s.
+   */
+  async compare(req: { dataset: string; limit: number; maxNewTokens: number }): Promise<Comparison> {
+    const onnx = current();
+    if (!engine) throw new Error('no engine model loaded: call loadEngine(folder) first');
+    const problems = chatProblems(await files().readText(req.dataset), req.dataset, onnx.tokenizer, req.limit);
+    return compareModels(engine.lm, onnx.lm, problems, {
+      maxNewTokens: req.maxNewTokens, stop: onnx.tokenizer.eosIds, decode: (ids) => onnx.tokenizer.decode(ids, { skipSpecial: true }),
+    });
+  },
+
+  /** config.json of a folder (the UI shows the architecture next to the numbers). */
+  async config(folder: string): Promise<unknown> {
+    return readJson(files(), joinPath(folder, 'config.json'));
+  },
+};
+
+export type OnnxApi = typeof onnxApi;
+
+expose(onnxApi);
