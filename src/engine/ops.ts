@@ -13,6 +13,8 @@ import { ropeForward, ropeBackward } from './kernels/rope.ts';
 import { swigluForward, swigluBackward } from './kernels/swiglu.ts';
 import { add as addKernel, addInPlace, addBias, biasGrad } from './kernels/elementwise.ts';
 import { attentionForward, attentionBackward, attentionDecode, appendKv } from './kernels/attention.ts';
+import { fakeQuantForward } from './kernels/fake_quant.ts';
+import type { QuantGrid } from '../core/quant.ts';
 import type { LoraPair } from './model/lora.ts';
 import type { KvCache } from './model/kv-cache.ts';
 
@@ -44,6 +46,14 @@ export function embedding(ctx: OpContext, ids: Tensor, idsHost: Int32Array, tabl
   const y = embeddingForward(ctx.rt, ids, table);
   if (recording(ctx, table)) ctx.tape!.record('embedding', [null, table], [y], { groups: groupIds(idsHost), table });
   return y;
+}
+
+/** Ŵ = W on its quantization grid (QAT, src/core/quant.ts) — W [out, in] → [out, in]. */
+export function fakeQuant(ctx: OpContext, w: Tensor, grid: QuantGrid): Tensor {
+  const wq = fakeQuantForward(ctx.rt, w, grid);
+  if (recording(ctx, w)) ctx.tape!.record('fakeQuant', [w], [wq], {});
+  else keep(ctx, wq);
+  return wq;
 }
 
 /** y = x Wᵀ + b (+ LoRA: scale · (x Aᵀ) Bᵀ) — x [N, in], W [out, in] → [N, out]. */
@@ -116,6 +126,7 @@ export function logits(rt: Runtime, hidden: Tensor, head: Tensor): Tensor {
 
 interface Saved {
   embedding: { groups: ReturnType<typeof groupIds>; table: Tensor };
+  fakeQuant: Record<string, never>;
   linear: { x: Tensor; w: Tensor; xa: Tensor | null; scale: number };
   rmsnorm: { x: Tensor; w: Tensor; rstd: Tensor };
   rope: { positions: Tensor; invFreq: Tensor; scale: number };
@@ -132,6 +143,8 @@ export const BACKWARD = {
     const t = ctx.target(1);
     return [null, embeddingBackward(ctx.rt, dy, s.groups, s.table.shape, t.out, t.accumulate)];
   },
+  // straight-through estimator: dW = dŴ everywhere (each weight lies inside its own group's range)
+  fakeQuant: (_ctx, _s, [dwq]) => [dwq],
   // y = x Wᵀ + b + s (x Aᵀ) Bᵀ:  dx = dy W + s (dy B) A;  dW = dyᵀ x;  db = Σ dy;  dB = s dyᵀ (x Aᵀ);  dA = s (dy B)ᵀ x
   linear: (ctx, s, [dy], e) => {
     const { rt } = ctx;

@@ -1,4 +1,4 @@
-"""The distill job's parts: tokenized rows, packing masks, the batch plan, schedules, QAT, student init."""
+"""The distill job's parts: tokenized rows, packing masks, the batch plan, schedules, student init (QAT: test_qat.py)."""
 from __future__ import annotations
 
 import math
@@ -11,9 +11,8 @@ from jobkit import distill_spec, make_job, of_type, progression_rows, run_inproc
 from retort_torch.data import BatchPlan, DataError, collate, curriculum_order, parse_row
 from retort_torch.make_tiny import make_tiny
 from retort_torch.model import load_model
-from retort_torch.qat import FakeQuantLinear, fake_quantize
 from retort_torch.schedules import lr_at, temperature_at
-from retort_torch.spec import LrSchedule, Qat, TemperatureSchedule
+from retort_torch.spec import LrSchedule, TemperatureSchedule
 
 
 def test_packed_rows_equal_their_documents_alone(tmp_path):
@@ -83,48 +82,6 @@ def test_schedules_match_hand_values():
     t = TemperatureSchedule("cosine", 4.0, 1.0)
     assert [temperature_at(t, s, 3) for s in range(3)] == pytest.approx([4.0, 2.5, 1.0])
     assert temperature_at(TemperatureSchedule("linear", 2.0, 1.0), 0, 1) == 1.0  # one step lands on `to`
-
-
-@pytest.mark.parametrize("cfg", [Qat(8, 128, True, True), Qat(8, 128, False, False), Qat(4, 32, True, True), Qat(4, 32, False, True)])
-def test_fake_quantize_matches_a_loop_reference(cfg):
-    g = torch.Generator().manual_seed(1)
-    w = torch.randn(6, 64, generator=g, dtype=torch.float64)
-    got = fake_quantize(w, cfg.bits, cfg.group_size, cfg.symmetric, cfg.per_channel)
-    want = torch.empty_like(w)
-    groups = []  # (row slice, column slice) sharing one scale
-    if cfg.bits == 4:
-        groups = [(r, slice(c, c + cfg.group_size)) for r in range(6) for c in range(0, 64, cfg.group_size)]
-    elif cfg.per_channel:
-        groups = [(r, slice(0, 64)) for r in range(6)]
-    else:
-        groups = [(slice(0, 6), slice(0, 64))]
-    for r, c in groups:
-        block = w[r, c]
-        if cfg.symmetric:
-            qmax = 2 ** (cfg.bits - 1) - 1
-            s = block.abs().max().item() / qmax
-            want[r, c] = torch.tensor([[max(-qmax - 1, min(qmax, round(x / s))) * s for x in row]
-                                       for row in block.reshape(-1, block.shape[-1]).tolist()], dtype=torch.float64).reshape(block.shape)
-        else:
-            levels = 2 ** cfg.bits - 1
-            lo, hi = block.min().item(), block.max().item()
-            s = (hi - lo) / levels
-            z = round(-lo / s)
-            want[r, c] = torch.tensor([[(max(0, min(levels, round(x / s) + z)) - z) * s for x in row]
-                                       for row in block.reshape(-1, block.shape[-1]).tolist()], dtype=torch.float64).reshape(block.shape)
-    worst = (got - want).abs().max().item()
-    print(f"qat {cfg}: worst difference {worst:.2e}, levels used {got.unique().numel()}")
-    assert worst < 1e-12
-    lin = torch.nn.Linear(64, 6, bias=False).double()
-    with torch.no_grad():
-        lin.weight.copy_(w)
-    fq = FakeQuantLinear(lin, cfg)
-    x = torch.randn(3, 64, generator=g, dtype=torch.float64)
-    fq.qat = cfg
-    y = fq(x)
-    assert torch.allclose(y, x @ want.T, atol=1e-12)
-    y.sum().backward()  # straight-through: the gradient of the plain linear
-    assert torch.allclose(lin.weight.grad, x.sum(0).expand(6, 64))
 
 
 def test_student_from_teacher_layers_and_qat_run(tmp_path):

@@ -7,6 +7,8 @@ import { ropeInvFreq, ropeAttentionFactor } from '../kernels/rope.ts';
 import type { LoadedWeights } from './weights.ts';
 import type { KvCache } from './kv-cache.ts';
 import type { LoraAdapters } from './lora.ts';
+import { gridFor, isQuantizedWeight } from '../../core/quant.ts';
+import type { QatConfig } from '../../core/schema/adapters.ts';
 
 export interface ForwardOptions {
   /** Record on this tape (training); without one nothing is kept for backward. */
@@ -34,6 +36,8 @@ export class Decoder {
   /** YaRN scales q and k (so attention logits by its square); 1 otherwise. */
   private readonly ropeScale: number;
   lora: LoraAdapters | null = null;
+  /** Quantization-aware training: the decoder projections run on their grid (src/core/quant.ts). */
+  private qatConfig: QatConfig | null = null;
 
   constructor(readonly rt: Runtime, loaded: LoadedWeights) {
     this.spec = loaded.spec;
@@ -57,6 +61,25 @@ export class Decoder {
     return this.spec.tieEmbeddings ? this.w('model.embed_tokens.weight') : this.w('lm_head.weight');
   }
 
+  get qat(): QatConfig | null {
+    return this.qatConfig;
+  }
+
+  /** Turns fake quantization on (or off with null); every projection's grid is checked first. */
+  set qat(cfg: QatConfig | null) {
+    // LoRA keeps its own path in the torch worker (its base is not swapped for a fake-quant linear),
+    // so QAT over LoRA would train a different model in each runtime: refused in both.
+    if (cfg && this.lora) throw new Error('qat: not supported together with lora (merge the adapter first, then train with qat)');
+    if (cfg) for (const [name, t] of this.weights) if (isQuantizedWeight(name)) gridFor(cfg, t.shape, name);
+    this.qatConfig = cfg;
+  }
+
+  /** A projection's weight as the forward uses it: on its grid under QAT (STE backward), else itself. */
+  private projection(ctx: ops.OpContext, name: string): Tensor {
+    const w = this.w(name);
+    return this.qatConfig ? ops.fakeQuant(ctx, w, gridFor(this.qatConfig, w.shape, name)) : w;
+  }
+
   /** ids: B sequences of T tokens, row-major. */
   forward(ids: Int32Array, B: number, T: number, opts: ForwardOptions = {}): ForwardResult {
     const { spec, rt } = this;
@@ -74,8 +97,12 @@ export class Decoder {
     const layerHidden: Tensor[] = [];
     for (let l = 0; l < spec.layers; l++) {
       const p = `model.layers.${l}`;
-      const lin = (name: string, inp: Tensor) =>
-        ops.linear(ctx, inp, this.w(`${p}.${name}.weight`), this.opt(`${p}.${name}.bias`), this.lora?.get(`${p}.${name}`));
+      const lin = (name: string, inp: Tensor) => {
+        const w = this.projection(ctx, `${p}.${name}.weight`);
+        const y = ops.linear(ctx, inp, w, this.opt(`${p}.${name}.bias`), this.lora?.get(`${p}.${name}`));
+        if (this.qatConfig) ops.release(ctx, w);
+        return y;
+      };
 
       // attention block
       const h = ops.rmsnorm(ctx, x, this.w(`${p}.input_layernorm.weight`), spec.rmsEps); // [N, C]

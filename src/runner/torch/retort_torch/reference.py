@@ -28,6 +28,7 @@ train-step
      "optimizer": {"lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.0},
      "max_grad_norm": float,          optional: clip the global grad norm before the step
      "lora": {"r": 4, "alpha": 8, "dropout": 0, "targets": ["q_proj", "v_proj"]},  optional
+     "qat": {"bits": 4, "groupSize": 32, "symmetric": true, "perChannel": true},   optional (qat.py)
      "seed": 0}                       torch seed (LoRA init)
   Writes to DIR: loss.json {"total", "soft", "hard", "tokens", "grad_norm"}; grads.safetensors (F32
   gradient of every trainable parameter before the step, HF names; PEFT names for LoRA); the updated
@@ -63,7 +64,9 @@ import torch
 
 from .losses import HeadLogits, LossConfig, SparseTargets, distill_loss, distill_loss_chunked, hidden_loss
 from .model import apply_lora, as_dtype, load_model, save_lora, save_model
+from .qat import apply_qat
 from .safetensors_io import load_file, save_file
+from .spec import Qat
 
 
 # ---- forward ------------------------------------------------------------------------------------
@@ -128,6 +131,10 @@ def run_train_step(model_dir: str, batch_path: str, config_path: str, out: str) 
     if lora:
         apply_lora(student, int(_field(lora, "r", f"{config_path}: lora")), float(lora.get("alpha", 2 * lora["r"])),
                    float(lora.get("dropout", 0.0)), lora.get("targets", ["q_proj", "k_proj", "v_proj", "o_proj"]))
+    qat = cfg.get("qat")
+    if qat:
+        apply_qat(student, Qat(int(qat["bits"]), int(qat.get("groupSize", 128)), bool(qat.get("symmetric", True)),
+                               bool(qat.get("perChannel", True))))
     student.train()
 
     # next-token alignment: logits at t predict labels at t+1
