@@ -30,10 +30,14 @@ import type { JobState } from '../core/telemetry.ts';
 
 export const API_PREFIX = '/v1';
 
-/** POST /v1/jobs may wrap the spec to say which GPUs it runs on (absent = all; ignored on CPU). */
+/** POST /v1/jobs may wrap the spec to say where and how it runs (absent = all GPUs, DDP). */
 export const JobRequestSchema = z.strictObject({
   spec: z.unknown().describe('the JobSpec'),
   gpus: z.array(z.int().min(0).max(1023)).min(1).max(64).optional().describe('GPU indices the job runs on (absent = all)'),
+  fsdp: z
+    .boolean()
+    .default(false)
+    .describe('shard the student with FSDP instead of replicating it (DDP): distill jobs on 2+ GPUs whose student does not fit one'),
 });
 export type JobRequest = z.infer<typeof JobRequestSchema>;
 
@@ -49,6 +53,8 @@ export interface JobRecord {
   spec: JobSpec;
   /** GPUs the job holds while it runs; [] on a CPU-only runner. */
   gpus: number[];
+  /** Under torchrun the student is sharded with FSDP (else replicated with DDP). */
+  fsdp: boolean;
   created: number; // ms since the Unix epoch
   started?: number;
   ended?: number;

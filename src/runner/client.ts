@@ -84,12 +84,13 @@ export class RunnerSession implements DistillSession {
   }
 
   async start(spec: JobSpec | JobSpecInput, gpus?: number[]): Promise<JobId> {
-    return (await this.submit(spec, gpus)).id;
+    return (await this.submit(spec, { gpus })).id;
   }
 
-  /** Like start, returning the whole job record. */
-  submit(spec: JobSpec | JobSpecInput, gpus?: number[]): Promise<JobRecord> {
-    return this.json('POST', '/v1/jobs', gpus ? { spec, gpus } : spec);
+  /** Like start, returning the whole job record; `placement` picks GPUs and FSDP (see JobRequestSchema). */
+  submit(spec: JobSpec | JobSpecInput, placement: { gpus?: number[]; fsdp?: boolean } = {}): Promise<JobRecord> {
+    const { gpus, fsdp } = placement;
+    return this.json('POST', '/v1/jobs', gpus || fsdp ? { spec, ...(gpus ? { gpus } : {}), ...(fsdp ? { fsdp } : {}) } : spec);
   }
 
   /** Events of `job` with seq > since (default: all), ending after the job's final state. */

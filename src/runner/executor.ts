@@ -102,7 +102,7 @@ export function detectGpus(env: NodeJS.ProcessEnv = process.env): GpuInfo[] {
  */
 export function workerLaunch(
   cfg: ExecutorConfig,
-  job: { dir: string; kind: JobKind; gpus: number[]; resume?: string },
+  job: { dir: string; kind: JobKind; gpus: number[]; fsdp?: boolean; resume?: string },
   workspace: string,
 ): Launch {
   const workerArgs = ['--job', job.dir, ...(job.resume ? ['--resume', job.resume] : [])];
@@ -117,7 +117,7 @@ export function workerLaunch(
     return {
       executor: 'torchrun',
       command: cfg.python,
-      args: ['-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', String(job.gpus.length), '-m', cfg.workerModule, ...workerArgs],
+      args: ['-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', String(job.gpus.length), '-m', cfg.workerModule, ...workerArgs, ...(job.fsdp ? ['--fsdp'] : [])],
       env,
       cwd: workspace,
     };

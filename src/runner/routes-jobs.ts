@@ -18,8 +18,8 @@ export function registerJobRoutes(app: FastifyInstance, ctx: RunnerContext): voi
   const { jobs, workspace } = ctx;
 
   app.post('/v1/jobs', async (request, reply) => {
-    const { spec, gpus } = await parseJobRequest(request.body, workspace);
-    return reply.status(201).send(await jobs.submit(spec, gpus));
+    const { spec, gpus, fsdp } = await parseJobRequest(request.body, workspace);
+    return reply.status(201).send(await jobs.submit(spec, gpus, fsdp));
   });
 
   app.get('/v1/jobs', async () => jobs.list());
@@ -77,10 +77,11 @@ function step(text: string): number {
  * (`stages.0.loss.alpha`, or `spec.stages.0.loss.alpha` inside the wrapper). Every path in the
  * spec must stay inside the workspace.
  */
-export async function parseJobRequest(body: unknown, workspace: Workspace): Promise<{ spec: JobSpec; gpus?: number[] }> {
+export async function parseJobRequest(body: unknown, workspace: Workspace): Promise<{ spec: JobSpec; gpus?: number[]; fsdp: boolean }> {
   const wrapped = typeof body === 'object' && body !== null && !Array.isArray(body) && 'spec' in body && !('kind' in body);
   let spec: JobSpec;
   let gpus: number[] | undefined;
+  let fsdp = false;
   if (wrapped) {
     const req = parseConfig(JobRequestSchema, body, 'job request');
     try {
@@ -90,12 +91,13 @@ export async function parseJobRequest(body: unknown, workspace: Workspace): Prom
       throw new ConfigError(e.source, e.problems.map((p) => ({ ...p, path: p.path ? `spec.${p.path}` : 'spec' })));
     }
     gpus = req.gpus;
+    fsdp = req.fsdp;
   } else {
     spec = parseJobSpec(body, 'job spec');
   }
   const prefix = wrapped ? 'spec.' : '';
   for (const [field, path] of specPaths(spec)) await workspace.resolve(path, prefix + field);
-  return { spec, gpus };
+  return { spec, gpus, fsdp };
 }
 
 /** Every file or folder a spec names, with its field path. */

@@ -3,11 +3,15 @@
  * needs is busy or promised to an older waiting job, and each worker sees only its GPUs. GPUs are
  * declared to the runner (none are needed: the fake worker only reports CUDA_VISIBLE_DEVICES).
  */
+import Database from 'better-sqlite3';
+import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { TelemetryEvent } from '../../src/core/telemetry.ts';
 import type { JobRecord } from '../../src/runner/api.ts';
 import { workerLaunch } from '../../src/runner/executor.ts';
+import { JobStore } from '../../src/runner/store.ts';
 import type { Runner } from '../../src/runner/runner.ts';
+import { parseJobSpec } from '../../src/core/schema/job-spec.ts';
 import { call, events, fakeSpec, makeWorkspace, readSse, startFakeRunner, waitForState } from './helpers.ts';
 
 let runner: Runner;
@@ -31,6 +35,8 @@ it('builds local and torchrun command lines', () => {
   expect(two.executor).toBe('torchrun');
   expect(two.args).toEqual(['-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2', '-m', 'retort_torch.worker', '--job', '/w/jobs/j2']);
   expect(two.env.CUDA_VISIBLE_DEVICES).toBe('0,1');
+  const sharded = workerLaunch(cfg, { dir: '/w/jobs/j2', kind: 'distill', gpus: [0, 1], fsdp: true }, '/w');
+  expect(sharded.args.slice(-3)).toEqual(['--job', '/w/jobs/j2', '--fsdp']);
   expect(workerLaunch(cfg, { dir: '/w/jobs/j3', kind: 'eval', gpus: [0, 1] }, '/w').executor).toBe('local');
   expect(workerLaunch({ ...cfg, gpus: [] }, { dir: '/w/jobs/j4', kind: 'distill', gpus: [] }, '/w').env.CUDA_VISIBLE_DEVICES).toBeUndefined();
 });
@@ -49,6 +55,10 @@ it('runs jobs FIFO per GPU set without letting a later job jump a waiting one', 
   const bad = await call(runner, 'POST', '/v1/jobs', { spec: fakeSpec('x', 1, 0), gpus: [2] });
   expect(bad.status).toBe(400);
   expect(bad.json.message).toBe('gpus: no GPU 2 on this runner (it has 0, 1)');
+  const oneGpuFsdp = await call(runner, 'POST', '/v1/jobs', { spec: fakeSpec('x', 1, 0), gpus: [1], fsdp: true });
+  expect([oneGpuFsdp.status, oneGpuFsdp.json.message]).toEqual([400, 'fsdp: shards a distill job over 2 or more GPUs (this is a distill job on 1)']);
+  const evalFsdp = await call(runner, 'POST', '/v1/jobs', { spec: { kind: 'eval', model: { path: 'models/student' }, dataset: 'data/train.jsonl' }, fsdp: true });
+  expect(evalFsdp.status).toBe(400);
 
   const jobs: Record<string, JobRecord> = Object.fromEntries(
     await Promise.all(Object.entries({ a, b, c, d, e }).map(async ([k, id]) => [k, await waitForState(runner, id, ['finished', 'failed'], 30_000)])),
@@ -70,4 +80,17 @@ it('runs jobs FIFO per GPU set without letting a later job jump a waiting one', 
   expect(await visible(a)).toBe('0');
   expect(await visible(b)).toBe('1');
   expect(await visible(d)).toBe('0,1');
+});
+
+it('keeps FSDP with the job, also in a job database from before the fsdp column', () => {
+  const file = join(makeWorkspace(), 'runner.db');
+  const old = new Database(file);
+  old.exec('CREATE TABLE jobs (id TEXT PRIMARY KEY, kind TEXT NOT NULL, state TEXT NOT NULL, spec TEXT NOT NULL, gpus TEXT NOT NULL, created INTEGER NOT NULL, started INTEGER, ended INTEGER, error TEXT, attempts INTEGER NOT NULL DEFAULT 0, pid INTEGER, next_seq INTEGER NOT NULL DEFAULT 0)');
+  old.close();
+  const store = new JobStore(file);
+  const spec = parseJobSpec(fakeSpec('main', 1, 0));
+  store.createJob('j1-000001', spec, { gpus: [0, 1], fsdp: true });
+  store.createJob('j1-000002', spec, { gpus: [0, 1], fsdp: false });
+  expect([store.job('j1-000001')?.fsdp, store.job('j1-000002')?.fsdp]).toEqual([true, false]);
+  store.close();
 });
