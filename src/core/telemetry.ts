@@ -66,6 +66,10 @@ export const SampleEventSchema = z.object({
   output: z.string(),
   source: z.string().min(1).describe("who wrote the output: 'teacher', 'student', 'quantized', …"),
   correct: z.boolean().optional().describe('answer check result, when the prompt has a reference'),
+  tokenWeights: z
+    .array(z.strictObject({ token: z.string(), weight: z.number() }))
+    .optional()
+    .describe("selective distillation (source 'selection'): each output token's weight on the soft term — the heatmap behind the selection"),
 });
 
 export const CheckpointEventSchema = z.object({

@@ -234,6 +234,7 @@ export function checkTeacherStudentTokenizers(teacher: Tokenizer, student: Token
       : `${count} ${count === 1 ? 'id differs' : 'ids differ'} (teacher ${teacher.size} ids, student ${student.size}), e.g. ${diffs.join('; ')}`;
   throw new TokenizerMismatchError(
     `teacher and student tokenizers differ (fingerprints ${a} ≠ ${b}; ${what}): logit distillation is refused ` +
-      'because token ids would not mean the same thing; sequence-level methods (SFT on teacher outputs) remain available',
+      'because token ids would not mean the same thing. Use sequence-level KD (loss.onPolicy with source \'teacher\', or SFT on ' +
+      "teacher outputs) or ULD (loss.uld with divergence 'none'), which compare the two distributions without ids",
   );
 }

@@ -10,6 +10,7 @@ import { NodeFileSource } from '../node/files.ts';
 import { type Example, loadDataset } from '../core/dataset.ts';
 import { FormatError } from '../core/errors.ts';
 import type { DataConfig } from '../core/schema/data.ts';
+import type { Stage } from '../core/schema/stage.ts';
 import type { JobSpec } from '../core/schema/job-spec.ts';
 import { checkTeacherStudentTokenizers, type Tokenizer } from '../core/tokenizer.ts';
 import { tokenizerOf } from './tokenizers.ts';
@@ -33,6 +34,7 @@ export async function prepareJobData(spec: JobSpec, jobDir: string, workspace: s
         checkTeacherStudentTokenizers(await tokenizerOf(src, spec.teacher.path), tok);
       for (const [i, stage] of spec.stages.entries()) {
         const rows = await tokenRows(src, tok, stage.data.path, stage.data);
+        if (stage.loss.uld) notes.push(await addTeacherRows(src, spec.teacher.path, tok, stage, rows.rows));
         await writeLines(join(jobDir, stageDataFile(i)), rows.rows);
         notes.push(`stage ${i} '${stage.name}': ${stage.data.path} → ${stageDataFile(i)}: ${rows.summary}`);
       }
@@ -77,6 +79,27 @@ async function tokenRows(src: NodeFileSource, tok: Tokenizer, path: string, data
   const s = ds.stats;
   const summary = `${s.rows} rows, ${s.tokens} tokens (${s.lossTokens} trained), ${s.truncated} truncated, ${s.dropped} dropped`;
   return { rows, summary };
+}
+
+/**
+ * Cross-tokenizer ULD (the worker's uld.py) pairs each row's answer tokens with the teacher's
+ * tokenization of the same record: written beside the row as teacher_ids / teacher_labels. With one
+ * tokenizer on both sides the worker reuses the row itself and nothing is added.
+ */
+async function addTeacherRows(src: NodeFileSource, teacherPath: string, tok: Tokenizer, stage: Stage, rows: TokenRow[]): Promise<string> {
+  if (!(await src.exists(join(teacherPath, 'tokenizer.json')))) return `stage '${stage.name}': ULD: the teacher has no tokenizer.json; using the student's rows`;
+  const teacherTok = await tokenizerOf(src, teacherPath);
+  if (teacherTok.fingerprint() === tok.fingerprint()) return `stage '${stage.name}': ULD: teacher and student share a tokenizer`;
+  if (stage.data.packing)
+    throw new FormatError({ file: stage.data.path }, `stage '${stage.name}': loss.uld pairs each record with its teacher tokenization; set data.packing false`);
+  const byLine = new Map((await tokenRows(src, teacherTok, stage.data.path, stage.data)).rows.map((r) => [r.line, r]));
+  for (const row of rows) {
+    const t = byLine.get(row.line);
+    if (!t) throw new FormatError({ file: stage.data.path, line: row.line }, "the teacher's tokenization of this record has no trained token left (loss.uld needs one on both sides)");
+    row.teacher_ids = t.ids;
+    row.teacher_labels = t.labels;
+  }
+  return `stage '${stage.name}': ULD: ${rows.length} rows also tokenized with the teacher's tokenizer (${teacherPath})`;
 }
 
 /** An Example as the worker reads it: teacher top-k as one entry per label ≠ −1. */

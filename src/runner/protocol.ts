@@ -92,6 +92,8 @@ export interface TokenRow {
   difficulty?: number;
   line?: number; // source line in the user's JSONL
   negative?: boolean; // data.negatives: a wrong trace, trained by unlikelihood (the worker's negatives.py)
+  teacher_ids?: number[]; // loss.uld with another teacher tokenizer: the same record in the teacher's ids
+  teacher_labels?: number[]; // and its labels (−1 = not trained)
 }
 
 /** One prompt for generation (eval, teacher-generate). */

@@ -91,3 +91,20 @@ def test_selection_by_teacher_attention_runs(models, tmp_path):
     assert rc == 0, events[-3:]
     steps = of_type(events, "step")
     assert len(steps) == 2 and all(math.isfinite(e["loss"]) and e["metrics"]["soft"] > 0 for e in steps)
+
+
+def test_the_weights_behind_the_selection_reach_the_ui_as_a_sample_event(tmp_path):
+    from jobkit import bigram_model
+    pieces = bigram_model(str(tmp_path / "m"), {"Question:": ["a", "b", "c", "d"]})
+    ids = [pieces[p] for p in ("Question:", "a", "b", "c", "d", "<|im_end|>")]
+    labels = [ids[t + 1] if t >= 0 and t < len(ids) - 1 else -1 for t in range(len(ids))]
+    labels[0] = -1  # "Question:" → "a" is prompt
+    loss = {"alpha": 0.5, "selection": {"by": "teacher-entropy", "mode": "top", "topFraction": 0.5}}
+    spec = distill_spec(str(tmp_path / "m"), str(tmp_path / "m"), [stage("sel", 1, **loss)], batch={"microBatch": 2, "gradAccumulation": 1})
+    rc, events = run_inproc(make_job(str(tmp_path / "job"), spec, [[{"ids": ids, "labels": labels}] * 2]))
+    assert rc == 0, events[-3:]
+    [heat] = [e for e in of_type(events, "sample") if e["source"] == "selection"]
+    print(heat)
+    assert [w["token"] for w in heat["tokenWeights"]] == ["b", "c", "d", "<|im_end|>"]
+    weights = [w["weight"] for w in heat["tokenWeights"]]
+    assert sorted(weights) == [0, 0, 2, 2]  # top half of 4 tokens, mean 1

@@ -104,15 +104,16 @@ export async function runDistill(
         const temperature = temperatureAt(stage.loss.temperature, s, stage.stop.steps);
         const loss = lossSettings(stage, temperature, teacher !== null);
         const picked = Array.from({ length: config.batch.gradAccumulation }, () => nextBatch());
-        let sampled = 0; // GKD: picked micro-batches train on continuations sampled from their prompts (on-policy.ts)
-        for (const [j, rows] of picked.entries()) {
-          if (!sampler?.chosen(global, j)) continue;
-          picked[j] = await sampler.sample(onPolicy?.source === 'teacher' ? teacher! : student, rows, global, j);
-          sampled++;
-        }
+        // GKD: picked micro-batches train on continuations sampled from their prompts (on-policy.ts)
+        const sampled = picked.map((_, j) => sampler?.chosen(global, j) ?? false);
+        for (const [j, rows] of picked.entries())
+          if (sampled[j]) picked[j] = await sampler!.sample(onPolicy?.source === 'teacher' ? teacher! : student, rows, global, j);
         const micros = picked.map((rows) => collate(rows, { padId: tokenizer.padId ?? 0 }));
         const count = micros.reduce((n, b) => n + b.labels.filter((l) => l >= 0).length, 0);
-        for (const b of micros) step.micro({ ids: b.ids, labels: b.labels, B: b.size, T: b.seqLen }, loss, Math.max(1, count));
+        // The student's own samples have no reference: only the divergence to the teacher trains on them.
+        const ownSamples = { ...loss, alpha: 1 };
+        for (const [j, b] of micros.entries())
+          step.micro({ ids: b.ids, labels: b.labels, B: b.size, T: b.seqLen }, sampled[j] && onPolicy?.source === 'student' ? ownSamples : loss, Math.max(1, count));
         // A stage's lr replaces the optimizer's peak rate for that stage (same rule as the torch worker).
         const lr = lrAt({ ...o, lr: stage.lr ?? o.lr }, global, totalSteps);
         const st = await step.apply(lr);
@@ -129,7 +130,7 @@ export async function runDistill(
           type: 'step', step: at, stage: si, loss: st.loss,
           metrics: {
             soft: st.soft, hard: st.hard, temperature, lr, grad_norm: st.gradNorm, tokens_per_s: st.tokens / seconds,
-            ...(sampler ? { on_policy: sampled / picked.length } : {}),
+            ...(sampler ? { on_policy: sampled.filter(Boolean).length / picked.length } : {}),
           },
         });
         if (hooks.saveCheckpoint && config.checkpoint.everySteps > 0 && global % config.checkpoint.everySteps === 0) {

@@ -13,13 +13,15 @@ Weights, per sequence over its n counted positions (so the soft term keeps its s
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import List, Optional
 
 import torch
 import torch.nn.functional as F
 
 from .losses import HeadLogits
+from .protocol import Event, sample_event
 from .spec import Selection
+from .tokenizer import Detokenizer
 
 ENTROPY_CHUNK = 1024
 
@@ -80,3 +82,13 @@ def selection_weights(sel: Selection, teacher: Optional[HeadLogits], last_attent
         assert last_attention is not None, "selection by teacher-attention needs the teacher's last-layer attention"
         scores = attention_scores(last_attention, mask)
     return token_weights(sel, scores, mask)
+
+
+def selection_event(step: int, ids: List[int], labels: List[int], weights: List[float], detok: Detokenizer) -> Event:
+    """A `sample` event (source 'selection') for the UI's heatmap: the row's prompt, its completion and
+    the weight each completion token got (weights[t] belongs to the token labels[t] = ids[t + 1])."""
+    first = next(t for t, label in enumerate(labels) if label >= 0)
+    trained = [(label, w) for label, w in zip(labels, weights) if label >= 0]
+    event = sample_event(step, detok.decode(ids[:first + 1]), detok.decode([label for label, _ in trained]), "selection")
+    event["tokenWeights"] = [{"token": detok.decode([label], skip_special=False), "weight": round(w, 4)} for label, w in trained]
+    return event

@@ -42,7 +42,7 @@ from ..model import (ADAPTER_WEIGHTS, DTYPE_NAMES, CausalLM, DecoderLayer, apply
 from ..safetensors_io import save_checkpoint
 from ..qat import apply_qat
 from ..on_policy import OnPolicySampler
-from ..selective import selection_weights
+from ..selective import selection_event, selection_weights
 from ..uld import teacher_batch, uld_loss
 from ..rl.trainer import rl_stages, rl_value_heads
 from ..schedules import lr_at, temperature_at
@@ -52,6 +52,7 @@ from .common import compute_dtype, load_frozen, resolve, rng_state, seed_everyth
 
 CHUNK_TOKENS = 1024  # loss chunk: [chunk × vocab] logits at a time, recomputed in backward
 SAMPLE_NEW_TOKENS = 48
+SELECTION_EVERY = 50  # steps between the selection heatmaps sent to the UI
 
 
 class Stopped(Exception):
@@ -99,6 +100,7 @@ class DistillJob:
         self.device = env.device
         self.amp = compute_dtype(self.device)
         self.progress = Progress()
+        self._last_heatmap = -1
         self.total_steps = sum(s.stop.steps for s in spec.stages)
 
     # ---- setup ------------------------------------------------------------------------------------
@@ -441,7 +443,8 @@ class DistillJob:
         lr = lr_at(stage.lr or o.lr, o.schedule, p.step, self.total_steps)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        micro, sampled = self._sampled_rows(stage, micro)
+        micro, picked = self._sampled_rows(stage, micro)
+        by_student = stage.loss.on_policy is not None and stage.loss.on_policy.source == "student"
         batches = [collate(rows) for rows in micro]
         where = f"{self.data[p.stage].file} (stage '{stage.name}')"
         t_batches = [teacher_batch(rows, self.same_tokenizer, where, self.teacher_vocab) if stage.loss.uld_weight is not None else None
@@ -456,7 +459,9 @@ class DistillJob:
             sync = self.model.no_sync() if self.env.active and not last and hasattr(self.model, "no_sync") else _null()
             with sync:
                 t_batch = t_batches[j]
-                parts = self._forward_loss(batch.to(self.device), stage, cfg, counted, None if t_batch is None else t_batch.to(self.device))
+                # the student's own samples have no reference: only the divergence to the teacher trains on them (GKD)
+                mcfg = replace(cfg, alpha=1.0) if picked[j] and by_student else cfg
+                parts = self._forward_loss(batch.to(self.device), stage, mcfg, counted, None if t_batch is None else t_batch.to(self.device))
                 loss = parts["loss_tensor"]
                 (loss * self.env.world).backward()  # DDP averages over ranks; the normalizer already covers them
             for k in sums:
@@ -507,25 +512,25 @@ class DistillJob:
         if stage.loss.uld_weight is not None:
             metrics["uld"] = sums["uld"]
         if stage.loss.on_policy is not None:
-            metrics["on_policy"] = sampled
+            metrics["on_policy"] = sum(picked) / len(picked)
         return metrics
 
-    def _sampled_rows(self, stage: Stage, micro: List[List[Row]]) -> "tuple[List[List[Row]], float]":
+    def _sampled_rows(self, stage: Stage, micro: List[List[Row]]) -> "tuple[List[List[Row]], List[bool]]":
         """GKD: micro-batches the sampler picks get sampled continuations (on_policy.py); returns the
-        rows and the share of micro-batches sampled."""
+        rows and, per micro-batch, whether it was sampled."""
         sampler = self.samplers.get(self.progress.stage)
         if sampler is None:
-            return micro, 0.0
+            return micro, [False] * len(micro)
         cfg = stage.loss.on_policy
         assert cfg is not None
         model = D.unwrap(self.model) if cfg.source == "student" else self.teacher
         assert model is not None
-        out, n = [], 0
+        out, picked = [], []
         for j, rows in enumerate(micro):
-            if sampler.chosen(self.progress.step, j):
-                rows, n = sampler.sample(model, rows, self.progress.step, j, self.amp), n + 1  # type: ignore[arg-type]
-            out.append(rows)
-        return out, n / max(1, len(micro))
+            chosen = sampler.chosen(self.progress.step, j)
+            out.append(sampler.sample(model, rows, self.progress.step, j, self.amp) if chosen else rows)  # type: ignore[arg-type]
+            picked.append(chosen)
+        return out, picked
 
     def _rl_step(self, index: int, micro: List[List[Row]]) -> Dict[str, float]:
         """An RL stage's step (rl/trainer.py): rollouts on the rows' prompts, then PPO or GRPO updates."""
@@ -593,7 +598,9 @@ class DistillJob:
             if loss_cfg.selection is not None and isinstance(teacher, HeadLogits) and t_out is not None:
                 last = t_out.attentions[max(t_layers)] if by_attention and t_out.attentions else None
                 weight = selection_weights(loss_cfg.selection, teacher, last, mask, cfg.temperature, self.vocab)
-                self.last_selection = (batch.ids[0].tolist(), weight[0].tolist())  # what drove the selection, for the UI
+                if self._selection_due():
+                    self.out.emit(selection_event(self.progress.step, batch.ids[0].tolist(), batch.labels[0].tolist(),
+                                                  weight[0].tolist(), self.detok))  # type: ignore[arg-type]
             parts = distill_loss_chunked(student, teacher, labels, mask, cfg, vocab_size=self.vocab,
                                          chunk_tokens=CHUNK_TOKENS, normalizer=normalizer, token_weight=weight)
             total = parts.total + 0.0 * out.last_hidden_state.sum()  # keeps every rank's graph connected
@@ -619,6 +626,14 @@ class DistillJob:
                 total = total + loss_cfg.uld_weight * uld
         return {"loss_tensor": total, "loss": float(total.detach()), "soft": float(parts.soft), "hard": float(parts.hard),
                 "hidden": float(hid.detach()), "attention": float(att.detach()), "uld": float(uld.detach())}
+
+    def _selection_due(self) -> bool:
+        """One selection heatmap per SELECTION_EVERY steps (first micro-batch of the step, main rank, training)."""
+        key = self.progress.step
+        due = self.detok is not None and self.env.is_main and self.model.training and key % SELECTION_EVERY == 0 and key != self._last_heatmap
+        if due:
+            self._last_heatmap = key
+        return due
 
     def _uld(self, student: Any, mask: torch.Tensor, t_batch: Batch, normalizer: float) -> torch.Tensor:
         """ULD term (uld.py): the teacher runs on its own tokenization of the rows."""
