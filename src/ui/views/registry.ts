@@ -21,6 +21,8 @@ export interface ViewProps {
 export const views: ViewEntry[] = [
   { id: 'probe', label: 'Temperature & logits', tag: 'retort-probe-view', load: () => import('./probe-view.ts') },
   { id: 'divergence', label: 'Divergence map', tag: 'retort-divergence-view', load: () => import('./divergence-view.ts') },
+  { id: 'train', label: 'Train', tag: 'retort-train-view', load: () => import('./train-view.ts') },
+  { id: 'outputs', label: 'Outputs', tag: 'retort-outputs-view', load: () => import('./outputs-view.ts') },
   { id: 'device', label: 'Device', tag: 'retort-device-view', load: () => import('./device-view.ts') },
   { id: 'lessons', label: 'Lessons', tag: 'retort-lessons-view', load: () => import('./lessons-view.ts') },
 ];
