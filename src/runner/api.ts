@@ -30,14 +30,19 @@ import type { JobState } from '../core/telemetry.ts';
 
 export const API_PREFIX = '/v1';
 
+/**
+ * How a distill job uses several GPUs: `ddp` replicates the student on each (torchrun), `fsdp` shards
+ * it (students that do not fit one GPU), `teacher-gpu` runs one process with the student on the first
+ * of two GPUs and the online teacher on the second.
+ */
+export const ParallelSchema = z.enum(['ddp', 'fsdp', 'teacher-gpu']).describe('how a distill job uses its GPUs');
+export type Parallel = z.infer<typeof ParallelSchema>;
+
 /** POST /v1/jobs may wrap the spec to say where and how it runs (absent = all GPUs, DDP). */
 export const JobRequestSchema = z.strictObject({
   spec: z.unknown().describe('the JobSpec'),
   gpus: z.array(z.int().min(0).max(1023)).min(1).max(64).optional().describe('GPU indices the job runs on (absent = all)'),
-  fsdp: z
-    .boolean()
-    .default(false)
-    .describe('shard the student with FSDP instead of replicating it (DDP): distill jobs on 2+ GPUs whose student does not fit one'),
+  parallel: ParallelSchema.default('ddp'),
 });
 export type JobRequest = z.infer<typeof JobRequestSchema>;
 
@@ -53,8 +58,8 @@ export interface JobRecord {
   spec: JobSpec;
   /** GPUs the job holds while it runs; [] on a CPU-only runner. */
   gpus: number[];
-  /** Under torchrun the student is sharded with FSDP (else replicated with DDP). */
-  fsdp: boolean;
+  /** How a distill job uses several GPUs (ParallelSchema). */
+  parallel: Parallel;
   created: number; // ms since the Unix epoch
   started?: number;
   ended?: number;

@@ -19,7 +19,7 @@ import type {
   TokenEvent,
 } from '../core/session.ts';
 import { isTerminalState, type TelemetryEvent } from '../core/telemetry.ts';
-import { type CheckpointFiles, type ErrorBody, type JobRecord, SSE_EVENT, type UploadResult } from './api.ts';
+import { type CheckpointFiles, type ErrorBody, type JobRecord, type Parallel, SSE_EVENT, type UploadResult } from './api.ts';
 import { parseSse } from './sse-parse.ts';
 
 /** A non-2xx answer, with the runner's message (which names the field or path at fault). */
@@ -87,10 +87,10 @@ export class RunnerSession implements DistillSession {
     return (await this.submit(spec, { gpus })).id;
   }
 
-  /** Like start, returning the whole job record; `placement` picks GPUs and FSDP (see JobRequestSchema). */
-  submit(spec: JobSpec | JobSpecInput, placement: { gpus?: number[]; fsdp?: boolean } = {}): Promise<JobRecord> {
-    const { gpus, fsdp } = placement;
-    return this.json('POST', '/v1/jobs', gpus || fsdp ? { spec, ...(gpus ? { gpus } : {}), ...(fsdp ? { fsdp } : {}) } : spec);
+  /** Like start, returning the whole job record; `placement` picks GPUs and how they are used (JobRequestSchema). */
+  submit(spec: JobSpec | JobSpecInput, placement: { gpus?: number[]; parallel?: Parallel } = {}): Promise<JobRecord> {
+    const { gpus, parallel } = placement;
+    return this.json('POST', '/v1/jobs', gpus || parallel ? { spec, ...(gpus ? { gpus } : {}), ...(parallel ? { parallel } : {}) } : spec);
   }
 
   /** Events of `job` with seq > since (default: all), ending after the job's final state. */

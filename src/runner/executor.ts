@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { delimiter } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { JobKind } from '../core/schema/job-spec.ts';
+import type { Parallel } from './api.ts';
 
 /** src/runner/torch, where the retort_torch package lives. */
 export const TORCH_PACKAGE_DIR = fileURLToPath(new URL('./torch', import.meta.url));
@@ -97,12 +98,13 @@ export function detectGpus(env: NodeJS.ProcessEnv = process.env): GpuInfo[] {
 
 /**
  * The command line for one job. `gpus` are the job's GPU indices ([] = CPU). Distill jobs on more
- * than one GPU run under torchrun; other torch jobs run one process that sees all of the job's GPUs;
+ * than one GPU run under torchrun (`--fsdp` when asked), except `teacher-gpu`; other torch jobs (and
+ * that one) run one process that sees all of the job's GPUs;
  * export jobs run the export worker under Node.
  */
 export function workerLaunch(
   cfg: ExecutorConfig,
-  job: { dir: string; kind: JobKind; gpus: number[]; fsdp?: boolean; resume?: string },
+  job: { dir: string; kind: JobKind; gpus: number[]; parallel?: Parallel; resume?: string },
   workspace: string,
 ): Launch {
   const workerArgs = ['--job', job.dir, ...(job.resume ? ['--resume', job.resume] : [])];
@@ -113,11 +115,11 @@ export function workerLaunch(
   };
   if (job.kind === 'export') return { executor: 'local', command: process.execPath, args: [...EXPORT_WORKER, '--job', job.dir], env, cwd: workspace };
   if (job.gpus.length > 0) env.CUDA_VISIBLE_DEVICES = job.gpus.join(',');
-  if (job.kind === 'distill' && job.gpus.length > 1) {
+  if (job.kind === 'distill' && job.gpus.length > 1 && job.parallel !== 'teacher-gpu') {
     return {
       executor: 'torchrun',
       command: cfg.python,
-      args: ['-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', String(job.gpus.length), '-m', cfg.workerModule, ...workerArgs, ...(job.fsdp ? ['--fsdp'] : [])],
+      args: ['-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', String(job.gpus.length), '-m', cfg.workerModule, ...workerArgs, ...(job.parallel === 'fsdp' ? ['--fsdp'] : [])],
       env,
       cwd: workspace,
     };

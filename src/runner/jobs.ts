@@ -11,7 +11,7 @@ import { RetortError } from '../core/errors.ts';
 import type { JobSpec } from '../core/schema/job-spec.ts';
 import type { JobAction } from '../core/session.ts';
 import { type JobState, type TelemetryEvent, type TelemetryEventBody, isTerminalState } from '../core/telemetry.ts';
-import type { JobRecord } from './api.ts';
+import type { JobRecord, Parallel } from './api.ts';
 import { latestCheckpoint } from './checkpoints.ts';
 import type { EventHub } from './event-hub.ts';
 import { type ExecutorConfig, workerLaunch } from './executor.ts';
@@ -85,21 +85,24 @@ export class JobManager {
     this.pump();
   }
 
-  async submit(spec: JobSpec, gpus: number[] | undefined, fsdp = false): Promise<JobRecord> {
+  async submit(spec: JobSpec, gpus: number[] | undefined, parallel: Parallel = 'ddp'): Promise<JobRecord> {
     if (this.closing) throw new JobRequestError(409, 'the runner is shutting down');
     const available = this.executor.gpus.map((g) => g.index);
     if (gpus && available.length === 0) throw new JobRequestError(400, 'gpus: this runner has no CUDA GPUs (jobs run on the CPU); leave gpus out');
     const missing = gpus?.filter((g) => !available.includes(g)) ?? [];
     if (missing.length > 0) throw new JobRequestError(400, `gpus: no GPU ${missing.join(', ')} on this runner (it has ${available.join(', ')})`);
-    if (fsdp && (spec.kind !== 'distill' || (gpus ?? available).length < 2))
-      throw new JobRequestError(400, `fsdp: shards a distill job over 2 or more GPUs (this is a ${spec.kind} job on ${(gpus ?? available).length})`);
+    const count = (gpus ?? available).length;
+    if (parallel !== 'ddp' && spec.kind !== 'distill') throw new JobRequestError(400, `parallel: '${parallel}' applies to distill jobs, not ${spec.kind}`);
+    if (parallel === 'fsdp' && count < 2) throw new JobRequestError(400, `parallel: 'fsdp' shards the student over 2 or more GPUs (this job has ${count})`);
+    if (parallel === 'teacher-gpu' && count !== 2)
+      throw new JobRequestError(400, `parallel: 'teacher-gpu' puts the student on one GPU and the teacher on another: give exactly 2 gpus (this job has ${count})`);
     const id = newJobId();
     const dir = this.workspace.jobDir(id);
     await mkdir(dir, { recursive: true });
     const specFile = join(dir, SPEC_FILE);
     await writeFile(specFile + '.tmp', JSON.stringify(spec, null, 2) + '\n');
     await rename(specFile + '.tmp', specFile);
-    const { job, events } = this.store.createJob(id, spec, { gpus: gpus ?? available, fsdp });
+    const { job, events } = this.store.createJob(id, spec, { gpus: gpus ?? available, parallel });
     this.hub.publish(events);
     this.pump();
     return this.store.job(id) ?? job;
@@ -201,7 +204,7 @@ export class JobManager {
     if (active.stopReason) return this.afterStopWithoutWorker(job.id, active);
     const resume = job.kind === 'distill' ? await latestCheckpoint(dir) : undefined;
     if (resume) this.emit(job.id, [{ type: 'log', level: 'info', message: `resuming from checkpoint step ${resume.step} (${resume.path})` }]);
-    const launch = workerLaunch(this.executor, { dir, kind: job.kind, gpus: job.gpus, fsdp: job.fsdp, resume: resume?.path }, this.workspace.root);
+    const launch = workerLaunch(this.executor, { dir, kind: job.kind, gpus: job.gpus, parallel: job.parallel, resume: resume?.path }, this.workspace.root);
     const proc = new WorkerProcess(launch, (line) => this.onWorkerLine(job.id, active, line));
     active.proc = proc;
     if (proc.pid) this.store.setPid(job.id, proc.pid);

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { ConfigError, parseConfig } from '../core/schema/config-error.ts';
 import { type JobSpec, parseJobSpec } from '../core/schema/job-spec.ts';
-import { ControlRequestSchema, JobRequestSchema } from './api.ts';
+import { ControlRequestSchema, JobRequestSchema, type Parallel } from './api.ts';
 import { checkpointFiles, listCheckpoints } from './checkpoints.ts';
 import type { RunnerContext } from './context.ts';
 import { JOB_ID_PATTERN, JobRequestError } from './jobs.ts';
@@ -18,8 +18,8 @@ export function registerJobRoutes(app: FastifyInstance, ctx: RunnerContext): voi
   const { jobs, workspace } = ctx;
 
   app.post('/v1/jobs', async (request, reply) => {
-    const { spec, gpus, fsdp } = await parseJobRequest(request.body, workspace);
-    return reply.status(201).send(await jobs.submit(spec, gpus, fsdp));
+    const { spec, gpus, parallel } = await parseJobRequest(request.body, workspace);
+    return reply.status(201).send(await jobs.submit(spec, gpus, parallel));
   });
 
   app.get('/v1/jobs', async () => jobs.list());
@@ -77,11 +77,11 @@ function step(text: string): number {
  * (`stages.0.loss.alpha`, or `spec.stages.0.loss.alpha` inside the wrapper). Every path in the
  * spec must stay inside the workspace.
  */
-export async function parseJobRequest(body: unknown, workspace: Workspace): Promise<{ spec: JobSpec; gpus?: number[]; fsdp: boolean }> {
+export async function parseJobRequest(body: unknown, workspace: Workspace): Promise<{ spec: JobSpec; gpus?: number[]; parallel: Parallel }> {
   const wrapped = typeof body === 'object' && body !== null && !Array.isArray(body) && 'spec' in body && !('kind' in body);
   let spec: JobSpec;
   let gpus: number[] | undefined;
-  let fsdp = false;
+  let parallel: Parallel = 'ddp';
   if (wrapped) {
     const req = parseConfig(JobRequestSchema, body, 'job request');
     try {
@@ -91,13 +91,13 @@ export async function parseJobRequest(body: unknown, workspace: Workspace): Prom
       throw new ConfigError(e.source, e.problems.map((p) => ({ ...p, path: p.path ? `spec.${p.path}` : 'spec' })));
     }
     gpus = req.gpus;
-    fsdp = req.fsdp;
+    parallel = req.parallel;
   } else {
     spec = parseJobSpec(body, 'job spec');
   }
   const prefix = wrapped ? 'spec.' : '';
   for (const [field, path] of specPaths(spec)) await workspace.resolve(path, prefix + field);
-  return { spec, gpus, fsdp };
+  return { spec, gpus, parallel };
 }
 
 /** Every file or folder a spec names, with its field path. */

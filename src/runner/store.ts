@@ -9,7 +9,7 @@
 import Database from 'better-sqlite3';
 import type { JobSpec } from '../core/schema/job-spec.ts';
 import { type JobState, type TelemetryEvent, type TelemetryEventBody, stampEvent } from '../core/telemetry.ts';
-import type { JobRecord } from './api.ts';
+import type { JobRecord, Parallel } from './api.ts';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS jobs (
@@ -18,7 +18,7 @@ CREATE TABLE IF NOT EXISTS jobs (
   state TEXT NOT NULL,
   spec TEXT NOT NULL,            -- JobSpec JSON, as validated
   gpus TEXT NOT NULL,            -- JSON int[]; [] = CPU
-  fsdp INTEGER NOT NULL DEFAULT 0, -- 1: torchrun shards the student with FSDP
+  parallel TEXT NOT NULL DEFAULT 'ddp', -- how a distill job uses several GPUs (api.ts ParallelSchema)
   created INTEGER NOT NULL,      -- ms since epoch
   started INTEGER,
   ended INTEGER,
@@ -42,7 +42,7 @@ interface JobRow {
   state: string;
   spec: string;
   gpus: string;
-  fsdp: number;
+  parallel: string;
   created: number;
   started: number | null;
   ended: number | null;
@@ -68,12 +68,12 @@ export class JobStore {
     this.db.pragma('synchronous = NORMAL'); // WAL + NORMAL: a power cut may lose the last commits, never corrupt
     this.db.pragma('busy_timeout = 5000');
     this.db.exec(SCHEMA);
-    // Workspaces from before the fsdp column: add it (CREATE TABLE IF NOT EXISTS keeps old tables).
+    // Workspaces from before the parallel column: add it (CREATE TABLE IF NOT EXISTS keeps old tables).
     const columns = this.db.prepare('PRAGMA table_info(jobs)').all() as { name: string }[];
-    if (!columns.some((c) => c.name === 'fsdp')) this.db.exec('ALTER TABLE jobs ADD COLUMN fsdp INTEGER NOT NULL DEFAULT 0');
+    if (!columns.some((c) => c.name === 'parallel')) this.db.exec("ALTER TABLE jobs ADD COLUMN parallel TEXT NOT NULL DEFAULT 'ddp'");
     this.q = {
       insertJob: this.db.prepare(
-        'INSERT INTO jobs (id, kind, state, spec, gpus, fsdp, created) VALUES (@id, @kind, @state, @spec, @gpus, @fsdp, @created)',
+        'INSERT INTO jobs (id, kind, state, spec, gpus, parallel, created) VALUES (@id, @kind, @state, @spec, @gpus, @parallel, @created)',
       ),
       job: this.db.prepare<[string], JobRow>('SELECT * FROM jobs WHERE id = ?'),
       jobs: this.db.prepare<[], JobRow>('SELECT * FROM jobs ORDER BY created, rowid'),
@@ -96,9 +96,9 @@ export class JobStore {
     this.db.close();
   }
 
-  createJob(id: string, spec: JobSpec, placement: { gpus: number[]; fsdp: boolean }, now = Date.now()): { job: JobRecord; events: StoredEvent[] } {
+  createJob(id: string, spec: JobSpec, placement: { gpus: number[]; parallel: Parallel }, now = Date.now()): { job: JobRecord; events: StoredEvent[] } {
     return this.db.transaction(() => {
-      this.q.insertJob.run({ id, kind: spec.kind, state: 'queued', spec: JSON.stringify(spec), gpus: JSON.stringify(placement.gpus), fsdp: placement.fsdp ? 1 : 0, created: now });
+      this.q.insertJob.run({ id, kind: spec.kind, state: 'queued', spec: JSON.stringify(spec), gpus: JSON.stringify(placement.gpus), parallel: placement.parallel, created: now });
       const event = this.appendInTx(id, { type: 'state', state: 'queued' }, now);
       return { job: this.job(id)!, events: [event] };
     })();
@@ -189,7 +189,7 @@ function toRecord(row: JobRow): JobRecord {
     state: row.state as JobState,
     spec: JSON.parse(row.spec) as JobSpec,
     gpus: JSON.parse(row.gpus) as number[],
-    fsdp: row.fsdp === 1,
+    parallel: row.parallel as Parallel,
     created: row.created,
     started: row.started ?? undefined,
     ended: row.ended ?? undefined,

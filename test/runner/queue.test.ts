@@ -35,8 +35,11 @@ it('builds local and torchrun command lines', () => {
   expect(two.executor).toBe('torchrun');
   expect(two.args).toEqual(['-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2', '-m', 'retort_torch.worker', '--job', '/w/jobs/j2']);
   expect(two.env.CUDA_VISIBLE_DEVICES).toBe('0,1');
-  const sharded = workerLaunch(cfg, { dir: '/w/jobs/j2', kind: 'distill', gpus: [0, 1], fsdp: true }, '/w');
+  const sharded = workerLaunch(cfg, { dir: '/w/jobs/j2', kind: 'distill', gpus: [0, 1], parallel: 'fsdp' }, '/w');
   expect(sharded.args.slice(-3)).toEqual(['--job', '/w/jobs/j2', '--fsdp']);
+  const ownTeacherGpu = workerLaunch(cfg, { dir: '/w/jobs/j2', kind: 'distill', gpus: [2, 3], parallel: 'teacher-gpu' }, '/w');
+  expect(ownTeacherGpu).toMatchObject({ executor: 'local', args: ['-m', 'retort_torch.worker', '--job', '/w/jobs/j2'] });
+  expect(ownTeacherGpu.env.CUDA_VISIBLE_DEVICES).toBe('2,3'); // the worker puts the teacher on cuda:1
   expect(workerLaunch(cfg, { dir: '/w/jobs/j3', kind: 'eval', gpus: [0, 1] }, '/w').executor).toBe('local');
   expect(workerLaunch({ ...cfg, gpus: [] }, { dir: '/w/jobs/j4', kind: 'distill', gpus: [] }, '/w').env.CUDA_VISIBLE_DEVICES).toBeUndefined();
 });
@@ -55,10 +58,20 @@ it('runs jobs FIFO per GPU set without letting a later job jump a waiting one', 
   const bad = await call(runner, 'POST', '/v1/jobs', { spec: fakeSpec('x', 1, 0), gpus: [2] });
   expect(bad.status).toBe(400);
   expect(bad.json.message).toBe('gpus: no GPU 2 on this runner (it has 0, 1)');
-  const oneGpuFsdp = await call(runner, 'POST', '/v1/jobs', { spec: fakeSpec('x', 1, 0), gpus: [1], fsdp: true });
-  expect([oneGpuFsdp.status, oneGpuFsdp.json.message]).toEqual([400, 'fsdp: shards a distill job over 2 or more GPUs (this is a distill job on 1)']);
-  const evalFsdp = await call(runner, 'POST', '/v1/jobs', { spec: { kind: 'eval', model: { path: 'models/student' }, dataset: 'data/train.jsonl' }, fsdp: true });
-  expect(evalFsdp.status).toBe(400);
+  const refused = async (body: object) => {
+    const r = await call(runner, 'POST', '/v1/jobs', body);
+    return [r.status, r.json.message];
+  };
+  expect(await refused({ spec: fakeSpec('x', 1, 0), gpus: [1], parallel: 'fsdp' })).toEqual([400, "parallel: 'fsdp' shards the student over 2 or more GPUs (this job has 1)"]);
+  expect(await refused({ spec: fakeSpec('x', 1, 0), gpus: [0], parallel: 'teacher-gpu' })).toEqual([
+    400,
+    "parallel: 'teacher-gpu' puts the student on one GPU and the teacher on another: give exactly 2 gpus (this job has 1)",
+  ]);
+  expect(await refused({ spec: { kind: 'eval', model: { path: 'models/student' }, dataset: 'data/train.jsonl' }, parallel: 'fsdp' })).toEqual([
+    400,
+    "parallel: 'fsdp' applies to distill jobs, not eval",
+  ]);
+  expect((await refused({ spec: fakeSpec('x', 1, 0), parallel: 'zero3' }))[0]).toBe(400);
 
   const jobs: Record<string, JobRecord> = Object.fromEntries(
     await Promise.all(Object.entries({ a, b, c, d, e }).map(async ([k, id]) => [k, await waitForState(runner, id, ['finished', 'failed'], 30_000)])),
@@ -82,15 +95,15 @@ it('runs jobs FIFO per GPU set without letting a later job jump a waiting one', 
   expect(await visible(d)).toBe('0,1');
 });
 
-it('keeps FSDP with the job, also in a job database from before the fsdp column', () => {
+it('keeps how a job uses its GPUs, also in a job database from before the parallel column', () => {
   const file = join(makeWorkspace(), 'runner.db');
   const old = new Database(file);
   old.exec('CREATE TABLE jobs (id TEXT PRIMARY KEY, kind TEXT NOT NULL, state TEXT NOT NULL, spec TEXT NOT NULL, gpus TEXT NOT NULL, created INTEGER NOT NULL, started INTEGER, ended INTEGER, error TEXT, attempts INTEGER NOT NULL DEFAULT 0, pid INTEGER, next_seq INTEGER NOT NULL DEFAULT 0)');
   old.close();
   const store = new JobStore(file);
   const spec = parseJobSpec(fakeSpec('main', 1, 0));
-  store.createJob('j1-000001', spec, { gpus: [0, 1], fsdp: true });
-  store.createJob('j1-000002', spec, { gpus: [0, 1], fsdp: false });
-  expect([store.job('j1-000001')?.fsdp, store.job('j1-000002')?.fsdp]).toEqual([true, false]);
+  store.createJob('j1-000001', spec, { gpus: [0, 1], parallel: 'fsdp' });
+  store.createJob('j1-000002', spec, { gpus: [0, 1], parallel: 'ddp' });
+  expect([store.job('j1-000001')?.parallel, store.job('j1-000002')?.parallel]).toEqual(['fsdp', 'ddp']);
   store.close();
 });
