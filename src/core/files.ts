@@ -1,5 +1,5 @@
 /**
- * How core code reads files without knowing where they live: a Node folder (src/cli/node-files.ts),
+ * How core code reads files without knowing where they live: a Node folder (src/node/files.ts),
  * a folder the user dropped into the browser, or an in-memory map in tests. Paths use `/`.
  */
 import { FormatError, MissingFileError } from './errors.ts';
