@@ -42,6 +42,11 @@ function current(): Loaded {
   return loaded;
 }
 
+export interface SpeedResult {
+  engine: { label: string; prefillTokensPerSecond: number; decodeTokensPerSecond: number };
+  onnx: { label: string; prefillTokensPerSecond: number; decodeTokensPerSecond: number };
+}
+
 export interface OnnxLoadInfo {
   folder: string;
   dtype: ExportDtype;
@@ -116,6 +121,29 @@ export const onnxApi = {
     return compareModels(engine.lm, onnx.lm, problems, {
       maxNewTokens: req.maxNewTokens, stop: onnx.tokenizer.eosIds, decode: (ids) => onnx.tokenizer.decode(ids, { skipSpecial: true }),
     });
+  },
+
+  /**
+   * Decode and prefill speed of the engine (fp32) and the loaded ONNX model on the same prompt, same
+   * adapter: one untimed warm-up run each (shader compilation), then `reps` timed greedy runs each,
+   * alternating so that a change in the machine's load hits both.
+   */
+  async speed(req: { ids: number[]; maxNewTokens: number; reps: number }): Promise<SpeedResult> {
+    const onnx = current();
+    if (!engine) throw new Error('no engine model loaded: call loadEngine(folder) first');
+    const lms = { engine: engine.lm, onnx: onnx.lm };
+    const totals = { engine: { prefill: 0, decode: 0, tokens: 0 }, onnx: { prefill: 0, decode: 0, tokens: 0 } };
+    for (const lm of Object.values(lms)) await lm.greedy(req.ids, req.maxNewTokens, []);
+    for (let r = 0; r < req.reps; r++) {
+      for (const [name, lm] of Object.entries(lms) as [keyof typeof lms, ComparableLM][]) {
+        const g = await lm.greedy(req.ids, req.maxNewTokens, []);
+        totals[name].prefill += g.prefillSeconds;
+        totals[name].decode += g.decodeSeconds;
+        totals[name].tokens += g.ids.length - 1;
+      }
+    }
+    const rate = (t: (typeof totals)['engine']) => ({ prefillTokensPerSecond: (req.ids.length * req.reps) / t.prefill, decodeTokensPerSecond: t.tokens / t.decode });
+    return { engine: { label: engine.lm.label, ...rate(totals.engine) }, onnx: { label: onnx.lm.label, ...rate(totals.onnx) } };
   },
 
   /** config.json of a folder (the UI shows the architecture next to the numbers). */

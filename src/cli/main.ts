@@ -12,6 +12,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
   'demo-data': { summary: 'regenerate the demo dataset (public/data/arith)', load: async () => (await import('./demo.ts')).demoDataCommand },
   'demo-models': { summary: 'rebuild the demo teacher and student (public/models)', load: async () => (await import('./demo.ts')).demoModelsCommand },
   export: { summary: 'export a checkpoint to ONNX for transformers.js (fp32, fp16, q8, q4)', load: async () => (await import('./export.ts')).exportCommand },
+  'quant-compare': { summary: 'full checkpoint (engine) vs its ONNX export: KL, exact match, perplexity, bytes, tokens/s', load: async () => (await import('./quant-compare.ts')).quantCompareCommand },
   'demo-augment': { summary: 'demo data recipes: paraphrases, number substitution, wrong-answer traces', load: async () => (await import('./demo-augment.ts')).demoAugmentCommand },
 };
 
