@@ -5,7 +5,8 @@
  * the files to write, so the CLI writes them to disk and a browser could offer them for download.
  *
  * Quantized exports use the QAT grid (src/onnx/quantize.ts). A student trained with QAT carries its
- * grid in manifest.json (`spec.qat`, written by the torch worker's checkpoints); when its bit width
+ * grid in its manifest (`spec.qat` of manifest.json from the torch worker, run_manifest.json from the
+ * engine); when its bit width
  * matches the export's, the export quantizes on exactly that grid, so the weights the student trained
  * against are the ones shipped.
  */
@@ -61,16 +62,21 @@ export interface ExportResult {
 
 const utf8 = (s: string) => new TextEncoder().encode(s);
 
-/** The QAT grid a checkpoint was trained with (its manifest.json), or null. */
+/** Where trainers record the job spec beside a checkpoint: the torch worker, then the engine. */
+const MANIFESTS = ['manifest.json', 'run_manifest.json'];
+
+/** The QAT grid a checkpoint was trained with (`spec.qat` of its manifest), or null. */
 export async function checkpointQat(src: FileSource, dir: string): Promise<QatConfig | null> {
-  const path = joinPath(dir, 'manifest.json');
-  if (!(await src.exists(path))) return null;
-  const manifest = await readJson(src, path);
-  const qat = (manifest as { spec?: { qat?: unknown } } | null)?.spec?.qat;
-  if (qat === undefined || qat === null) return null;
-  const parsed = QatConfigSchema.safeParse(qat);
-  if (!parsed.success) throw new Error(`${path}: spec.qat is not a QAT config: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-  return parsed.data;
+  for (const name of MANIFESTS) {
+    const path = joinPath(dir, name);
+    if (!(await src.exists(path))) continue;
+    const qat = ((await readJson(src, path)) as { spec?: { qat?: unknown } } | null)?.spec?.qat;
+    if (qat === undefined || qat === null) return null;
+    const parsed = QatConfigSchema.safeParse(qat);
+    if (!parsed.success) throw new Error(`${path}: spec.qat is not a QAT config: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    return parsed.data;
+  }
+  return null;
 }
 
 async function chooseGrid(src: FileSource, dir: string, opts: ExportOptions): Promise<ExportResult['grid']> {

@@ -5,12 +5,14 @@
  * not against itself); the KV-cache path vs the full sequence; the transformers.js folder layout.
  * KL(full ‖ quantized) per token is printed and bounded.
  */
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { exportCommand } from '../../src/cli/export.ts';
-import { ONNX_FILE } from '../../src/onnx/export.ts';
+import { exportOnnx, ONNX_FILE } from '../../src/onnx/export.ts';
+import { concat } from '../../src/onnx/proto.ts';
+import { NodeFileSource } from '../../src/cli/node-files.ts';
 import { openOnnxCausalLM } from '../../src/onnx/ort-node.ts';
 import { perTokenKl } from '../../src/onnx/compare.ts';
 import type { ExportDtype } from '../../src/core/schema/export.ts';
@@ -158,6 +160,22 @@ describe('retort export', () => {
       console.log(`KL(full ‖ ${label.slice(5)}) per token: mean ${mean.toExponential(2)}, max ${Math.max(...kl).toExponential(2)}`);
       expect(mean, label).toBeGreaterThan(0);
       expect(Math.max(...kl), label).toBeLessThan(limit);
+    }
+  });
+
+  it('a QAT-trained checkpoint exports on the grid it trained with (torch manifest.json, engine run_manifest.json)', async () => {
+    const trained = mkdtempSync(join(tmpdir(), 'retort-qat-ckpt-'));
+    cpSync(DEMO, trained, { recursive: true });
+    const asymmetric = byLabel('demo q4 asymmetric');
+    for (const manifest of ['manifest.json', 'run_manifest.json']) {
+      rmSync(join(trained, 'manifest.json'), { force: true });
+      writeFileSync(join(trained, manifest), JSON.stringify({ spec: { kind: 'distill', qat: { bits: 4, groupSize: 32, symmetric: false } }, step: 10 }));
+      const result = await exportOnnx(new NodeFileSource(), trained, { dtype: 'q4' });
+      expect(result.grid, manifest).toEqual({ grid: { bits: 4, groupSize: 32, symmetric: false, perChannel: true }, from: 'qat' });
+      // byte for byte the model the asymmetric option wrote (and the torch check above covered)
+      expect(concat(result.files.find((f) => f.path === 'onnx/model_q4.onnx')!.chunks)).toEqual(new Uint8Array(readFileSync(join(asymmetric.dir, 'onnx/model_q4.onnx'))));
+      // another bit width than the training's: the default grid, said so
+      expect((await exportOnnx(new NodeFileSource(), trained, { dtype: 'q8' })).grid?.from).toBe('default');
     }
   });
 
