@@ -159,3 +159,11 @@ def test_worker_runs_an_rl_stage_on_the_demo_models(tmp_path, algorithm):
         assert ("value_loss" in m) == (algorithm == "ppo") and ("kl_loss" in m) == (algorithm == "grpo")
     state = torch.load(os.path.join(job, "checkpoints", "step-2", P.TRAINER_STATE), weights_only=False)
     assert ("value_s0.weight" in state["projections"]) == (algorithm == "ppo")
+
+
+@pytest.mark.parametrize("name", ["demo-rl-grpo.json", "demo-rl-ppo.json", "demo-data-recipes.json"])
+def test_recipe_examples_parse_without_warnings(name):
+    with open(os.path.join(ROOT, "examples", name), encoding="utf-8") as f:
+        spec, warnings = parse_spec(json.load(f))
+    assert warnings == []
+    assert any(s.rl is not None or s.data.negatives is not None for s in spec.stages)

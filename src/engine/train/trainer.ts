@@ -37,6 +37,11 @@ export async function runDistill(
   hooks: TrainerHooks,
 ): Promise<{ steps: number; stopped: boolean }> {
   const { student, teacher, tokenizer, logitVocab } = models;
+  // the torch worker's recipes the engine does not train yet: refuse rather than run a different job
+  for (const [i, s] of config.stages.entries())
+    for (const key of ['rl', 'negatives'] as const)
+      if ((key === 'rl' ? s.rl : s.data.negatives) !== undefined)
+        throw new Error(`stages.${i}.${key === 'rl' ? 'rl' : 'data.negatives'}: runs on the runner (torch worker) only; the engine does not train it yet`);
   assertEngineRecipes(config.stages, teacher !== null);
   if (config.lora) {
     student.lora = LoraAdapters.create(rt, student.spec, config.lora, config.seed);
