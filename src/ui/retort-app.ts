@@ -26,8 +26,6 @@ export class RetortApp extends LitElement {
       h1 { font-size: 1.5rem; margin: 0; }
       header p { margin: 0; flex: 1; }
       main { padding-top: var(--space-3); }
-      progress { width: 16rem; vertical-align: middle; margin-right: var(--space-2); }
-      .status { margin: var(--space-2) 0; }
     `,
   ];
 
@@ -66,22 +64,30 @@ export class RetortApp extends LitElement {
     if (!session) {
       return status.phase === 'error' || status.phase === 'no-webgpu'
         ? html`<p class="muted">The views need a working session: see above.</p>`
-        : html`<p class="status" role="status"><progress aria-label="Starting"></progress>${status.message}</p>`;
+        : html`<p class="muted">The views open once the models are loaded.</p>`;
     }
     const el = this.element(entry);
+    if (!el) return html`<p role="status" class="muted">Loading the ${entry.label} view…</p>`;
     el.session = session;
     el.info = this.conn.info;
     return html`${el}`;
   }
 
-  /** The view's element, created (and its module imported) on first use. */
-  private element(entry: ViewEntry): ViewElement {
+  /**
+   * The view's element, created once its module has loaded (an element made before its class is
+   * defined would hide the properties set on it from the class until its first update).
+   */
+  private element(entry: ViewEntry): ViewElement | undefined {
     let el = this.elements.get(entry.id);
-    if (!el) {
+    if (!el && customElements.get(entry.tag)) {
       el = document.createElement(entry.tag) as ViewElement;
       this.elements.set(entry.id, el);
+    } else if (!el) {
       entry.load().then(
-        () => this.requestUpdate(),
+        () => {
+          if (customElements.get(entry.tag)) this.requestUpdate();
+          else this.viewError = `The ${entry.label} view's module defines no <${entry.tag}> element`;
+        },
         (e: Error) => (this.viewError = `The ${entry.label} view failed to load: ${e.message}`),
       );
     }

@@ -6,9 +6,16 @@ import type { Locator } from 'playwright-core';
 import { expect } from 'vitest';
 import { openPage, SCREENSHOTS, type Session } from './browser.ts';
 
-/** Opens the playground at `query` (e.g. '?view=probe') and waits for the demo models to load. */
+/**
+ * Opens the playground at `query` (e.g. '?view=probe') and waits for the demo models to load.
+ * On SwiftShader the GPU process also draws the page, so while the first probe compiles its
+ * shaders no frame comes for tens of seconds: actions get long timeouts.
+ */
 export async function openApp(query = ''): Promise<Session> {
   const s = await openPage(`/${query}`);
+  s.page.setDefaultTimeout(120_000);
+  // A console 404 names no URL: record which request failed.
+  s.page.on('response', (r) => { if (r.status() >= 400) s.consoleErrors.push(`HTTP ${r.status()} ${r.url()}`); });
   await s.page.getByRole('tablist', { name: 'Views' }).waitFor({ timeout: 60_000 });
   // The models line shows each model's name once loaded; the progress bar goes away.
   await s.page.getByText('demo-student').first().waitFor({ timeout: 180_000 });
@@ -16,7 +23,7 @@ export async function openApp(query = ''): Promise<Session> {
 }
 
 export async function screenshot(s: Session, name: string): Promise<void> {
-  await s.page.screenshot({ path: `${SCREENSHOTS}/${name}.png`, fullPage: true });
+  await s.page.screenshot({ path: `${SCREENSHOTS}/${name}.png`, fullPage: true, timeout: 120_000 });
 }
 
 /** The active view's panel. */

@@ -134,7 +134,11 @@ export class SessionController implements ReactiveController {
   private async connectRunner(gen: number, runner: RunnerSettings): Promise<void> {
     this.set({ phase: 'connecting', message: `Connecting to ${runner.url}…` });
     const session = new RunnerSession({ url: runner.url, token: runner.token });
-    const info = await session.info();
+    const info = await session.info().catch((e: Error) => {
+      // fetch says only "Failed to fetch" for a refused connection, a bad certificate or CORS.
+      if (e instanceof TypeError) throw new Error(`Could not reach the runner at ${runner.url} (${e.message}): is \`retort runner\` running there, and does it allow this page's origin?`);
+      throw e;
+    });
     if (gen !== this.generation) return;
     this.session = session;
     this.info = info;
