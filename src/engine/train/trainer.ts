@@ -46,6 +46,8 @@ export async function runDistill(
   if (config.lora) {
     student.lora = LoraAdapters.create(rt, student.spec, config.lora, config.seed);
   }
+  // QAT: the decoder projections train on their quantization grid (src/core/quant.ts); checkpoints keep fp32.
+  student.qat = config.qat ?? null;
   // Refuse before allocating anything when the job cannot fit (the message suggests what to change).
   const estimate = preflight(student.spec, teacher?.spec ?? null, {
     batch: config.batch.microBatch,
