@@ -8,6 +8,7 @@
 import { join } from 'node:path';
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { relErr } from '../helpers/numeric.ts';
 import { exportCommand } from '../../src/cli/export.ts';
 import { ONNX_FILE } from '../../src/onnx/export.ts';
 import { perTokenKl } from '../../src/onnx/compare.ts';
@@ -27,15 +28,6 @@ interface OnnxWindow {
   onnxGenerate(req: { ids: number[]; maxNewTokens: number }): Promise<{ tokens: { id: number; text: string }[]; prefillSeconds: number; decodeSeconds: number }>;
 }
 
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let num = 0, den = 0;
-  for (let i = 0; i < b.length; i++) {
-    num = Math.max(num, Math.abs(a[i] - b[i]));
-    den = Math.max(den, Math.abs(b[i]));
-  }
-  return num / den;
-}
 
 describe('exported students in Chromium (transformers.js, ORT-web WebGPU)', () => {
   let s: Session;
@@ -76,7 +68,7 @@ describe('exported students in Chromium (transformers.js, ORT-web WebGPU)', () =
   });
 
   it('fp32: ONNX logits equal the engine\'s within 1e-4 relative', () => {
-    const err = relErr(browser.fp32!.data, engine.data);
+    const err = relErr(browser.fp32!.data, engine.data).rel;
     console.log(`fp32 ONNX (WebGPU) vs engine (WebGPU): max rel err ${err.toExponential(2)}`);
     expect(err).toBeLessThan(1e-4);
   });
@@ -84,7 +76,7 @@ describe('exported students in Chromium (transformers.js, ORT-web WebGPU)', () =
   it('q8/q4: WebGPU logits equal ORT CPU on the same file; KL(engine fp32 ‖ quantized) reported and bounded', async () => {
     for (const [dtype, limit] of [['q8', 1e-3], ['q4', 0.05]] as const) {
       const cpu = await openOnnxCausalLM(join('dist', FOLDER, 'onnx', ONNX_FILE[dtype]), { layers: 1, kvHeads: 1, headDim: 32 });
-      const err = relErr(browser[dtype]!.data, (await cpu.logits(IDS)).data);
+      const err = relErr(browser[dtype]!.data, (await cpu.logits(IDS)).data).rel;
       const kl = perTokenKl(engine.data, browser[dtype]!.data, engine.vocab);
       const mean = kl.reduce((a, b) => a + b, 0) / kl.length;
       console.log(`${dtype}: WebGPU vs ORT CPU max rel err ${err.toExponential(2)}; KL(engine fp32 ‖ ${dtype}) per token mean ${mean.toExponential(2)}, max ${Math.max(...kl).toExponential(2)}`);

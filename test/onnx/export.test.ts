@@ -9,6 +9,7 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { relErr } from '../helpers/numeric.ts';
 import { exportCommand } from '../../src/cli/export.ts';
 import { exportOnnx, ONNX_FILE } from '../../src/onnx/export.ts';
 import { concat } from '../../src/onnx/proto.ts';
@@ -56,16 +57,6 @@ function runReferences(): void {
   answers = torchJson<number[][]>(TORCH_REF, jobs);
 }
 
-/** max |a − b| / max |b|. */
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let num = 0, den = 0;
-  for (let i = 0; i < b.length; i++) {
-    num = Math.max(num, Math.abs(a[i] - b[i]));
-    den = Math.max(den, Math.abs(b[i]));
-  }
-  return num / den;
-}
 
 async function exportTo(model: string, dtype: ExportDtype, extra: string[] = []): Promise<string> {
   const out = mkdtempSync(join(tmpdir(), `retort-onnx-${dtype}-`));
@@ -143,7 +134,7 @@ describe('retort export', () => {
   it('logits on ORT (CPU) match the torch worker: fp32, fp16-rounded weights, q8/q4 through qat.py on the same grid; Qwen2, Qwen3, Llama', () => {
     let worst = 0;
     for (const c of cases) {
-      const err = relErr(c.got, c.want());
+      const err = relErr(c.got, c.want()).rel;
       console.log(`${c.label.padEnd(26)} ONNX vs torch: max rel err ${err.toExponential(2)}`);
       worst = Math.max(worst, err);
     }
