@@ -204,7 +204,7 @@ export async function demoModelsCommand(argv: string[]): Promise<number> {
   return 0;
 }
 
-async function writeJson(file: string, value: unknown): Promise<void> {
+export async function writeJson(file: string, value: unknown): Promise<void> {
   await writeFile(file, JSON.stringify(value, null, 2) + '\n');
 }
 
@@ -282,8 +282,8 @@ function teacherTrainSpec(initDir: string, opts: ModelsOptions): unknown {
   };
 }
 
-/** Tokenizes the job's data as the runner does, runs the worker on it, prints progress; seconds taken. */
-async function runJob(python: string, root: string, jobDir: string, spec: JobSpec): Promise<number> {
+/** Tokenizes the job's data as the runner does, runs the worker on it, prints progress (and hands `onEvent` every event); seconds taken. */
+export async function runJob(python: string, root: string, jobDir: string, spec: JobSpec, onEvent?: (e: TelemetryEvent) => void): Promise<number> {
   await rm(jobDir, { recursive: true, force: true });
   await mkdir(jobDir, { recursive: true });
   await writeJson(join(jobDir, SPEC_FILE), spec);
@@ -305,7 +305,9 @@ async function runJob(python: string, root: string, jobDir: string, spec: JobSpe
       pending = lines.pop() ?? '';
       for (const line of lines) {
         if (!line.trim()) continue;
-        const f = showEvent(parseWorkerLine(line, { job: 'demo', seq: 0, time: 0 }), total, t0);
+        const event = parseWorkerLine(line, { job: 'demo', seq: 0, time: 0 });
+        onEvent?.(event);
+        const f = showEvent(event, total, t0);
         if (f) failure = f;
       }
     });
@@ -340,14 +342,14 @@ function showEvent(e: TelemetryEvent, total: number, t0: number): string | null 
   }
 }
 
-async function lastCheckpoint(jobDir: string): Promise<string> {
+export async function lastCheckpoint(jobDir: string): Promise<string> {
   const dir = join(jobDir, 'checkpoints');
   const steps = (await readdir(dir)).map((n) => /^step-(\d+)$/.exec(n)).filter((m) => m !== null).map((m) => Number(m[1]));
   if (steps.length === 0) throw new Error(`${dir}: the training job wrote no checkpoint`);
   return join(dir, `step-${Math.max(...steps)}`);
 }
 
-interface EvalResult {
+export interface EvalResult {
   metrics: { accuracy: number; problems: number; correct: number };
   problems: { line: number; score: number }[];
 }

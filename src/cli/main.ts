@@ -13,6 +13,8 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
   'demo-models': { summary: 'rebuild the demo teacher and student (public/models)', load: async () => (await import('./demo.ts')).demoModelsCommand },
   export: { summary: 'export a checkpoint to ONNX for transformers.js (fp32, fp16, q8, q4)', load: async () => (await import('./export.ts')).exportCommand },
   'quant-compare': { summary: 'full checkpoint (engine) vs its ONNX export: KL, exact match, perplexity, bytes, tokens/s', load: async () => (await import('./quant-compare.ts')).quantCompareCommand },
+  'demo-kd-vs-sft': { summary: 'measure the demo student after KD vs plain SFT (3 seeds, torch worker)', load: async () => (await import('./demo-kd-vs-sft.ts')).demoKdVsSftCommand },
+  eval: { summary: 'answer accuracy of a model on a JSONL set, generated on the engine', load: async () => (await import('./eval.ts')).evalCommand },
   'demo-augment': { summary: 'demo data recipes: paraphrases, number substitution, wrong-answer traces', load: async () => (await import('./demo-augment.ts')).demoAugmentCommand },
 };
 

@@ -180,3 +180,67 @@ template as the teacher, so logit distillation applies.
 ${TASK}
 `;
 }
+
+/** One trained student: greedy exact match on the test problems, cross-entropy on the val split's labels. */
+export interface ArmResult {
+  accuracy: number;
+  valCe: number;
+}
+
+/** `retort demo-kd-vs-sft`'s measurement: the same student trained by SFT and by logit KD, per seed. */
+export interface KdVsSftReport {
+  steps: number;
+  batch: number;
+  lr: number;
+  alpha: number;
+  temperature: number;
+  /** Test problems scored per run. */
+  problems: number;
+  teacherAccuracy: number;
+  /** The committed (untrained) student's accuracy. */
+  before: number;
+  rows: { seed: number; sft?: ArmResult; kd?: ArmResult }[];
+  command: string;
+}
+
+export const KD_VS_SFT_HEADING = '## Distillation against SFT';
+
+const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
+
+export function kdVsSftSection(r: KdVsSftReport): string {
+  const of = (arm: 'sft' | 'kd') => r.rows.flatMap((row) => (row[arm] ? [row[arm]] : []));
+  const acc = (x: ArmResult | undefined) => (x ? pct(x.accuracy) : '–');
+  const ce = (x: ArmResult | undefined) => (x ? x.valCe.toFixed(3) : '–');
+  const meanOf = (xs: ArmResult[]): ArmResult | undefined =>
+    xs.length ? { accuracy: mean(xs.map((x) => x.accuracy)), valCe: mean(xs.map((x) => x.valCe)) } : undefined;
+  const [sft, kd] = [meanOf(of('sft')), meanOf(of('kd'))];
+  const rows = r.rows.map((row) => `| ${row.seed} | ${acc(row.sft)} | ${acc(row.kd)} | ${ce(row.sft)} | ${ce(row.kd)} |`).join('\n');
+  return `${KD_VS_SFT_HEADING}
+
+The student above, trained from these weights for ${n(r.steps)} AdamW steps of ${r.batch} packed rows
+(peak learning rate ${r.lr}, cosine decay) by Retort's torch worker, two ways with the same data,
+budget and seed: **SFT** — cross-entropy on the dataset's labels; **KD** — logit distillation from
+the demo teacher, ${r.alpha}·T²·KL(teacher ‖ student) at T = ${r.temperature} plus ${(1 - r.alpha).toFixed(1)}·cross-entropy.
+Exact match: greedy, on ${r.problems} test problems (untrained: ${pct(r.before)}; teacher: ${pct(r.teacherAccuracy)}).
+Val CE: cross-entropy of the answer tokens on the val split (nats per token; lower is better).
+
+| seed | SFT exact match | KD exact match | SFT val CE | KD val CE |
+|---|---|---|---|---|
+${rows}
+| **mean** | **${acc(sft)}** | **${acc(kd)}** | **${ce(sft)}** | **${ce(kd)}** |
+
+${kd ? `KD reaches ${pct(kd.accuracy / r.teacherAccuracy)} of the teacher's exact match on average.` : ''} Reproduce with
+
+\`\`\`
+${r.command}
+\`\`\`
+`;
+}
+
+/** The card with its KD-vs-SFT section replaced (or appended): the section runs to the next "## " or the end. */
+export function withKdVsSftSection(card: string, section: string): string {
+  const at = card.indexOf(KD_VS_SFT_HEADING);
+  if (at < 0) return `${card.trimEnd()}\n\n${section}`;
+  const next = card.indexOf('\n## ', at + KD_VS_SFT_HEADING.length);
+  return `${card.slice(0, at)}${section}${next < 0 ? '' : card.slice(next)}`;
+}
