@@ -4,20 +4,9 @@ import { join, resolve } from 'node:path';
 import { relErr } from '../helpers/numeric.ts';
 import { tempDir } from '../helpers/torch-worker.ts';
 import { runPython } from '../helpers/python.ts';
-import { distillCommand } from '../../src/cli/distill.ts';
 import { openModel } from '../../src/cli/open-model.ts';
 import { gpu } from '../helpers/gpu.ts';
-import { makeTiny } from '../helpers/torch-worker.ts';
-import { demoTokenizerFiles, demoSpecialIds } from '../../src/core/demo/tokenizer-files.ts';
-
-/** A tiny random model with the demo task's tokenizer (self-contained: no committed weights needed). */
-function tinyWithDemoTokenizer(seed: number): string {
-  const dir = makeTiny('qwen2', seed, ['--vocab', String(demoSpecialIds().size), '--hidden', '32', '--layers', '2']);
-  for (const [name, content] of Object.entries(demoTokenizerFiles())) {
-    writeFileSync(join(dir, name), typeof content === 'string' ? content : JSON.stringify(content));
-  }
-  return dir;
-}
+import { distillJson, tinyWithDemoTokenizer } from '../helpers/distill-cli.ts';
 
 describe('retort distill', () => {
   it('runs a config end to end and writes an HF checkpoint that PyTorch loads with the same logits', { timeout: 400_000 }, async () => {
@@ -38,17 +27,8 @@ describe('retort distill', () => {
       }],
       checkpoint: { everySteps: 1, keepLast: 2 },
     }));
-    const lines: string[] = [];
-    const log = console.log;
-    console.log = (...a: unknown[]) => lines.push(a.join(' '));
-    let code: number;
-    try {
-      code = await distillCommand(['--config', config, '--out', join(work, 'run'), '--json']);
-    } finally {
-      console.log = log;
-    }
+    const { code, events } = await distillJson<{ type: string; step?: number; loss?: number; path?: string }>(['--config', config, '--out', join(work, 'run')]);
     expect(code).toBe(0);
-    const events = lines.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { type: string; step?: number; loss?: number; path?: string });
     const steps = events.filter((e) => e.type === 'step');
     expect(steps.map((e) => e.step)).toEqual([0, 1]);
     for (const s of steps) expect(Number.isFinite(s.loss)).toBe(true);

@@ -71,14 +71,17 @@ export class OnPolicySampler {
 }
 
 /**
- * The engine runs on-policy KD; selective distillation and ULD run in the torch worker only, so a
- * stage asking for them is refused before anything is allocated rather than silently trained without.
+ * The engine's trainer runs logit KD (on-policy included) stage by stage with per-stage data, loss,
+ * temperature schedule, lr and step count. Feature terms, selective distillation, ULD and the
+ * token/eval stop rules run in the torch worker only: a stage asking for them is refused before
+ * anything is allocated rather than silently trained without them.
  */
 export function assertEngineRecipes(stages: readonly Stage[], haveTeacher: boolean): void {
+  const workerOnly = (i: number, stage: Stage, field: string) =>
+    new Error(`stages.${i}.${field} (stage "${stage.name}"): runs in the torch worker only; submit this job to a runner`);
   stages.forEach((stage, i) => {
-    for (const key of ['selection', 'uld'] as const)
-      if (stage.loss[key])
-        throw new Error(`stages.${i}.loss.${key} (stage "${stage.name}"): runs in the torch worker only; submit this job to a runner`);
+    for (const key of ['hidden', 'attention', 'selection', 'uld'] as const) if (stage.loss[key]) throw workerOnly(i, stage, `loss.${key}`);
+    for (const key of ['maxTokens', 'earlyStopPatience'] as const) if (stage.stop[key] !== undefined) throw workerOnly(i, stage, `stop.${key}`);
     if (stage.loss.onPolicy?.source === 'teacher' && !haveTeacher)
       throw new Error(`stages.${i}.loss.onPolicy.source 'teacher' (stage "${stage.name}"): needs the teacher model loaded`);
   });
