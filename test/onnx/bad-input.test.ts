@@ -3,16 +3,16 @@
  * directory, external data missing or cut short, a tokenizer that does not fit the model, an opset or
  * operator ONNX Runtime cannot run. Plus the good case the external-data check must not break.
  */
-import { copyFileSync, cpSync, mkdirSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { exportCommand } from '../../src/cli/export.ts';
 import { NodeFileSource } from '../../src/cli/node-files.ts';
 import { checkOnnxFolder } from '../../src/onnx/check.ts';
-import { openOnnxSession } from '../../src/onnx/ort-node.ts';
+import { openOnnxCausalLM, openOnnxSession } from '../../src/onnx/ort-node.ts';
+import { configureLocal, loadOnnxModel, transformersLM } from '../../src/onnx/transformers-lm.ts';
 import { concat, encodeModel, type GraphSpec } from '../../src/onnx/proto.ts';
-import { qwenTokenizerDir } from '../helpers/qwen-tokenizer.ts';
 
 const DEMO = 'public/models/demo-student';
 const files = new NodeFileSource();
@@ -55,7 +55,12 @@ describe('bad model folders', () => {
     const checked = await checkOnnxFolder(files, out, 'fp32');
     console.log(`external data: ${checked.summary.external.length} initializers in model.onnx_data, ${checked.bytes} bytes in all`);
     expect(checked.summary.external.length).toBeGreaterThan(5);
-    await openOnnxSession(join(out, 'onnx', 'model.onnx')); // ORT resolves the data file beside the model
+    // transformers.js finds the data file through config.json's transformers.js_config, and computes what the inline model does
+    configureLocal(dirname(out));
+    const viaTjs = transformersLM(await loadOnnxModel(basename(out), 'fp32', { device: 'cpu', fallback: null }), 'external', 0);
+    const inline = await openOnnxCausalLM(join(await exported(), 'onnx', 'model.onnx'), { layers: 1, kvHeads: 1, headDim: 32 });
+    const ids = [130, 17, 4, 9];
+    expect((await viaTjs.logits(ids)).data).toEqual((await inline.logits(ids)).data);
 
     truncateSync(join(out, 'onnx', 'model.onnx_data'), 5000);
     await expect(checkOnnxFolder(files, out, 'fp32')).rejects.toThrow(/onnx\/model\.onnx: initializer '.+' needs bytes \d+–\d+ of .+model\.onnx_data, which has 5000: the external data is truncated/);
@@ -67,9 +72,11 @@ describe('bad model folders', () => {
 
   it('a tokenizer that does not fit the model', async () => {
     const out = await exported();
-    copyFileSync(join(qwenTokenizerDir, 'tokenizer.json'), join(out, 'tokenizer.json'));
-    copyFileSync(join(qwenTokenizerDir, 'tokenizer_config.json'), join(out, 'tokenizer_config.json'));
-    await expect(checkOnnxFolder(files, out, 'fp32')).rejects.toThrow(/config\.json.*the tokenizer has ids up to 15\d+ but "vocab_size" is 136/);
+    // another model's tokenizer: the demo's with 64 more added tokens (ids 136…199)
+    const tok = JSON.parse(readFileSync(join(out, 'tokenizer.json'), 'utf8')) as { added_tokens: Record<string, unknown>[] };
+    for (let id = 136; id < 200; id++) tok.added_tokens.push({ ...tok.added_tokens[0], id, content: `<|extra_${id}|>` });
+    writeFileSync(join(out, 'tokenizer.json'), JSON.stringify(tok));
+    await expect(checkOnnxFolder(files, out, 'fp32')).rejects.toThrow(/config\.json.*the tokenizer has ids up to 199 but "vocab_size" is 136/);
   });
 
   it('a config that belongs to another model (logit columns ≠ vocab_size)', async () => {
