@@ -6,7 +6,7 @@ import { parseJobSpec } from '../../core/schema/job-spec.ts';
 import type { ConfigProblem } from '../../core/schema/config-error.ts';
 import { isTerminalState } from '../../core/telemetry.ts';
 import { controls } from '../theme.ts';
-import demoSpec from '../../../examples/demo-kd.json';
+import { demoConfig, type Json } from '../components/demo-config.ts';
 import { RunFollower } from '../components/run-follower.ts';
 import { etaMs, formatDuration, newRun, type RunRecord } from '../components/run-model.ts';
 import { latestRun } from '../components/run-store.ts';
@@ -14,20 +14,8 @@ import '../components/config-form.ts';
 import '../components/run-charts.ts';
 import '../components/checkpoint-list.ts';
 
-type Json = Record<string, unknown>;
-
 /** The run this page started last, kept across tab switches (the view element may be recreated). */
 let active: { session: DistillSession; run: RunRecord } | null = null;
-
-/** examples/demo-kd.json with the paths of the models the session has loaded (and the app's data folder). */
-export function demoConfig(info: SessionInfo | null): Json {
-  const { $schema: _, ...spec } = structuredClone(demoSpec) as Json & { stages: Json[] };
-  const path = (role: string, fallback: string) => info?.models.find((m) => m.role === role)?.path ?? fallback;
-  spec.teacher = { path: path('teacher', 'models/demo-teacher') };
-  spec.student = { path: path('student', 'models/demo-student') };
-  spec.stages = spec.stages.map((s) => ({ ...s, data: { ...(s.data as Json), path: 'data/arith/train.jsonl' } }));
-  return spec;
-}
 
 /**
  * Train: a distill spec edited in a form generated from the schema, started on the session (this
