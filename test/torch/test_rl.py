@@ -141,7 +141,9 @@ def arith_rows(n):
 
 @pytest.mark.parametrize("algorithm", ["ppo", "grpo"])
 def test_worker_runs_an_rl_stage_on_the_demo_models(tmp_path, algorithm):
-    rl = {"algorithm": algorithm, "groupSize": 2, "epochs": 2, "maxNewTokens": 16, "similarity": "bleu"}
+    # PPO with the KL to the frozen student (which reports the KL to the teacher beside it), GRPO to the teacher
+    rl = {"algorithm": algorithm, "groupSize": 2, "epochs": 2, "maxNewTokens": 16, "similarity": "bleu",
+          "klTarget": "reference" if algorithm == "ppo" else "teacher"}
     stage = {"name": "rl", "data": {"path": "arith.jsonl", "maxSeqLen": 128}, "stop": {"steps": 2}, "rl": rl}
     spec = distill_spec(TEACHER, STUDENT, [stage], batch={"microBatch": 2, "gradAccumulation": 1},
                         checkpoint={"everySteps": 0, "keepLast": 1})
@@ -157,6 +159,10 @@ def test_worker_runs_an_rl_stage_on_the_demo_models(tmp_path, algorithm):
         assert 0 <= m["reward"] <= 1 and 0 <= m["reward_sim"] <= 1 and 0 <= m["clip_frac"] <= 1
         assert m["kl"] == m["kl"] and m["response_len"] > 0 and m["loss_tokens"] > 0
         assert ("value_loss" in m) == (algorithm == "ppo") and ("kl_loss" in m) == (algorithm == "grpo")
+    if algorithm == "ppo":  # the frozen copy is the student itself until the first update
+        assert abs(steps[0]["metrics"]["kl"]) < 1e-6 and steps[0]["metrics"]["kl_teacher"] > 0.1
+    else:
+        assert "kl_teacher" not in steps[0]["metrics"]
     state = torch.load(os.path.join(job, "checkpoints", "step-2", P.TRAINER_STATE), weights_only=False)
     assert ("value_s0.weight" in state["projections"]) == (algorithm == "ppo")
 

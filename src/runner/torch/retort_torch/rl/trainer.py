@@ -114,9 +114,7 @@ class RLStage:
         return logp, values
 
     @torch.no_grad()
-    def _kl_target_logprobs(self, batch: Batch) -> torch.Tensor:
-        target = self.teacher if self.cfg.kl_target == "teacher" else self.reference
-        assert target is not None
+    def _logprobs_of(self, target: CausalLM, batch: Batch) -> torch.Tensor:
         t_dev = next(target.parameters()).device
         am = batch.attention_mask()
         with autocast(self.device, self.amp):
@@ -138,7 +136,12 @@ class RLStage:
         mask = batch.mask
         with torch.no_grad():
             logp_old, values_old = self._forward(self.model, batch, with_value=cfg.algorithm == "ppo")
-            logp_ref = self._kl_target_logprobs(batch)
+            target = self.teacher if cfg.kl_target == "teacher" else self.reference
+            assert target is not None
+            logp_ref = self._logprobs_of(target, batch)
+            # the bound is on the KL to the teacher: measured even when the penalty is to the frozen student
+            kl_teacher = None if self.teacher is None or target is self.teacher else \
+                float((kl_k1(logp_old, self._logprobs_of(self.teacher, batch)) * mask).sum() / mask.sum().clamp(min=1))
         kl = kl_k1(logp_old, logp_ref) * mask
         if cfg.algorithm == "ppo":
             assert values_old is not None
@@ -154,7 +157,7 @@ class RLStage:
         tokens = float(mask.sum())
         adv_mean = masked_mean(raw_adv, mask)
         return {
-            **parts,
+            **parts, **({} if kl_teacher is None else {"kl_teacher": kl_teacher}),
             "reward": float(rewards["reward"].mean()), "reward_task": float(rewards["task"].mean()),
             "reward_sim": float(rewards["sim"].mean()), "kl": float(kl.sum() / max(tokens, 1.0)),
             "kl_seq": float(kl.sum(1).mean()), "adv_mean": float(adv_mean),
