@@ -42,7 +42,13 @@ export function setView(view: string, params: Record<string, string | number> = 
   history.replaceState(history.state, '', url);
 }
 
-/** Detail of the `retort-navigate` event a view dispatches to switch views. */
+/**
+ * Detail of the `retort-navigate` event a view dispatches to switch views. The shell writes
+ * `params` into the URL under the target view's name, then: if the target view's element exists
+ * and has a `navigated(params)` method, calls it; otherwise (re)creates the element, which reads its
+ * settings from the URL as it starts. Known uses: divergence → probe {p | text, pos, t};
+ * lessons → train {steps: 5, autostart: 1} (the train view runs that many steps on opening).
+ */
 export interface NavigateDetail {
   view: string;
   params?: Record<string, string | number>;

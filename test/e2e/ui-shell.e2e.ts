@@ -68,6 +68,15 @@ describe('playground shell, device view and accessibility (Chromium, WebGPU on S
     expectNoConsoleErrors(s);
   });
 
+  it('loads a model folder picked on this computer as the student', async () => {
+    // The demo teacher's folder, as the student: its name and size replace the demo student's.
+    await s.page.getByLabel('Model folder for the student').setInputFiles('public/models/demo-teacher');
+    const teacherSized = s.page.getByText(/Qwen2ForCausalLM · 379k params ·\s+6 layers/);
+    await expect.poll(() => teacherSized.count(), { timeout: 120_000 }).toBe(2); // teacher and student
+    await screenshot(s, 'ui-shell-folder-student');
+    expectNoConsoleErrors(s);
+  });
+
   it('explains a missing WebGPU instead of a broken page, and shows a runner error in place', async () => {
     s.consoleErrors.length = 0;
     await s.page.addInitScript(() => Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined }));

@@ -43,7 +43,8 @@ export class ProbeView extends LitElement {
       .cols { display: grid; grid-template-columns: minmax(0, 3fr) minmax(0, 2fr); gap: var(--space-4); align-items: start; }
       @media (max-width: 50rem) { .cols { grid-template-columns: 1fr; } }
       h2 { font-size: 1.1rem; margin: 0 0 var(--space-2); }
-      .busy { opacity: 0.75; }
+      /* Not opacity: faded text would fail contrast while a probe runs. */
+      .busy { border-top-color: var(--accent); box-shadow: inset 0 3px 0 -1px var(--accent); }
     `,
   ];
 
