@@ -30,6 +30,7 @@ import torch.nn as nn
 from .. import checkpoint as ckpt
 from .. import distributed as D
 from .. import protocol as P
+from .. import run_manifest
 from ..control import Control
 from ..negatives import cycle, split_negatives, unlikelihood
 from ..data import BatchPlan, Batch, Row, collate, curriculum_order, load_rows
@@ -305,7 +306,23 @@ class DistillJob:
         self.progress = Progress(**{**p, "cursors": {int(k): v for k, v in p["cursors"].items()}})
         rngs = s["rng"]
         set_rng_state(rngs[self.env.rank] if self.env.rank < len(rngs) else rngs[0])
+        self._check_manifest(folder)
         self.out.log(f"resumed from {folder} at step {self.progress.step} (stage '{self.spec.stages[self.progress.stage].name}')")
+
+    def _check_manifest(self, folder: str) -> None:
+        """The checkpoint's run manifest must describe this run; changed data only warns (a fixed typo in a row
+        should not throw a long run away), a different step or seed means the folder is another run's."""
+        try:
+            m = run_manifest.read(folder)
+        except run_manifest.ManifestError as e:
+            raise SpecError(f"--resume {folder}: {e}") from None
+        if m["step"] != self.progress.step or m["seed"] != self.spec.seed:
+            raise SpecError(f"--resume {folder}: {run_manifest.FILE} says step {m['step']}, seed {m['seed']}; "
+                            f"{P.TRAINER_STATE} and spec.json say step {self.progress.step}, seed {self.spec.seed}")
+        changed = sorted(k for k, h in self._data_hashes().items() if m["data"].get(k) != h)
+        if changed:
+            self.out.log(f"--resume {folder}: training data changed since the checkpoint ({', '.join(changed)}); "
+                         "the data cursor continues over the new rows", "warn")
 
     # ---- checkpoints ------------------------------------------------------------------------------
 
@@ -358,10 +375,11 @@ class DistillJob:
         }
         torch.save(trainer_state, os.path.join(tmp, P.TRAINER_STATE))
         stage = min(p.stage, len(self.spec.stages) - 1)
-        hashes = {f"stage-{i}": d.hash for i, d in enumerate(self.data)}
-        ckpt.write_manifest(tmp, self.raw_spec, self.spec.seed, hashes, p.step, stage,
-                            {"stage_name": self.spec.stages[stage].name, "world_size": self.env.world,
-                             "torch": torch.__version__, "lora": self.spec.lora is not None})
+        run_manifest.write(tmp, run_manifest.build(self.raw_spec, self.spec.seed, self._data_hashes(), ckpt.code_version(),
+                                                   p.step, stage, f"torch {torch.__version__}", self.env.world))
+
+    def _data_hashes(self) -> Dict[str, str]:
+        return {f"stage-{i}": d.hash for i, d in enumerate(self.data)}
 
     # ---- the loop ---------------------------------------------------------------------------------
 
@@ -383,7 +401,8 @@ class DistillJob:
     def _run_stage(self, index: int) -> None:
         stage, data, p = self.spec.stages[index], self.data[index], self.progress
         self.out.log(f"stage {index + 1}/{len(self.spec.stages)} '{stage.name}': {stage.stop.steps} steps, "
-                     f"{len(data.train)} rows, teacher {stage.loss.teacher_targets}, divergence {stage.loss.divergence}")
+                     f"{len(data.train)} rows, " + (f"RL {stage.rl.algorithm} (loss not used)" if stage.rl else
+                                                     f"teacher {stage.loss.teacher_targets}, divergence {stage.loss.divergence}"))
         self.out.progress(p.step, self.total_steps, "steps")
         plan = BatchPlan(len(data.train), self.spec.seed + 1009 * index, curriculum_order(data.train, stage.data.curriculum))
         if index in p.cursors:
