@@ -84,7 +84,8 @@ export class MetricChart extends LitElement {
       legend: { show: true },
       cursor: { drag: { x: true, y: false } },
       scales: { x: { time: false }, y: this.logY ? { distr: 3 } : {} },
-      axes: [{ label: this.xLabel }, { size: 60 }],
+      // Steps and token counts are whole numbers: no fractional ticks on x.
+      axes: [{ label: this.xLabel, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 20_000, 50_000, 100_000, 1e6] }, { size: 60 }],
       series: [
         { label: this.xLabel },
         ...this.series.map((s) =>

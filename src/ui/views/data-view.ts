@@ -111,13 +111,11 @@ export class DatasetView extends LitElement {
     const cov = positionCoverage(ex);
     const tok = this.tokenizerNow!;
     const cut = html`<span class="cut" title="cut by truncation">✂ ${ex.truncatedTokens} tokens cut</span>`;
-    // lossMask[t] = 1: token t is a target (predicted from t − 1); coverage sits on the predicting position.
-    return html`<div class="tokens" aria-label=${`sample ${i}: ${ex.ids.length} tokens, ${ex.lossMask.reduce((a, b) => a + b, 0)} trained`}>
-      ${ex.truncatedTokens && this.truncation === 'left' ? cut : nothing}${Array.from(ex.ids, (id, t) => {
+    // No whitespace inside .tokens (pre-wrap would show it). lossMask[t] = 1: token t is a target (predicted from t − 1); coverage sits on the predicting position.
+    return html`<div class="tokens" aria-label=${`sample ${i}: ${ex.ids.length} tokens, ${ex.lossMask.reduce((a, b) => a + b, 0)} trained`}>${ex.truncatedTokens && this.truncation === 'left' ? cut : nothing}${Array.from(ex.ids, (id, t) => {
         const c = t > 0 ? cov[t - 1] : null;
         return html`<span class=${ex.lossMask[t] ? 'trained' : ''} title=${`id ${id}${ex.lossMask[t] ? ' · trained' : ''}${c !== null ? ` · teacher top-k mass ${c.toFixed(3)}` : ''}`}>${visible(tok.decodeToken(id))}</span>`;
-      })}${ex.truncatedTokens && this.truncation !== 'left' ? cut : nothing}
-    </div>`;
+      })}${ex.truncatedTokens && this.truncation !== 'left' ? cut : nothing}</div>`;
   }
 
   private async inspect(): Promise<void> {
