@@ -30,7 +30,10 @@ the model's generation_config.json unless overridden; the settings used are prin
   --top-p P            nucleus mass (default: generation_config top_p when sampling, else 1)
   --samples N          samples per problem; accuracy is pass@1 averaged over them (default 1)
   --seed S             sampling seed (default 0)
-  --json               print one line {"accuracy":…,"n":…,…} instead of a report`;
+  --json               print one line {"accuracy":…,"n":…,…} instead of a report
+  --compare --onnx DIR --dtype q4
+                       the checkpoint (engine) vs its ONNX export on the same problems: per-token
+                       KL, exact match, perplexity, bytes, tokens/s (as \`retort quant-compare\`)`;
 
 /** What generation used, recorded with the result (the worker's `settings`, camel-cased). */
 export interface EvalSettings {
@@ -166,6 +169,8 @@ export async function evalPrompts(src: NodeFileSource, tokenizer: Tokenizer, dat
 }
 
 export async function evalCommand(argv: string[]): Promise<number> {
+  // Full vs exported: the same problems through the checkpoint and its ONNX export (src/cli/quant-compare.ts).
+  if (argv.includes('--compare')) return (await import('./quant-compare.ts')).quantCompareCommand(argv.filter((a) => a !== '--compare'));
   const o = parseCommand('eval', argv, {
     model: { type: 'string' }, dataset: { type: 'string' }, limit: { type: 'string' },
     'max-new-tokens': { type: 'string' }, temperature: { type: 'string' }, 'top-p': { type: 'string' },
