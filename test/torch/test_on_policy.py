@@ -59,12 +59,24 @@ def greedy(model, prompt, n, eos):
     return out
 
 
-def test_first_on_policy_step_matches_a_greedy_loop_and_the_loss_formula(models, tmp_path):
+def divergence_by_hand(kind: str, zs: torch.Tensor, zt: torch.Tensor, t: float, lam: float = 0.1) -> torch.Tensor:
+    """Per-token D(p_t ‖ p_s) at temperature t, written out in float64."""
+    ps, pt = F.softmax(zs / t, -1), F.softmax(zt / t, -1)
+    kl = lambda a, b: (a * (a.log() - b.log())).sum(-1)  # noqa: E731
+    if kind == "forward-kl":
+        return kl(pt, ps)
+    if kind == "reverse-kl":
+        return kl(ps, pt)
+    return kl(pt, lam * pt + (1 - lam) * ps)  # skew-kl (DistiLLM)
+
+
+@pytest.mark.parametrize("divergence", ["forward-kl", "reverse-kl", "skew-kl"])
+def test_first_on_policy_step_matches_a_greedy_loop_and_the_loss_formula(models, tmp_path, divergence):
     teacher_dir, student_dir = models
     rows = progression_rows(4, seed=9)
     t, new = 1.5, 6
     # alpha is ignored on the student's own samples: only the divergence trains on them
-    loss = {"alpha": 0.8, "temperature": {"kind": "constant", "value": t},
+    loss = {"alpha": 0.8, "temperature": {"kind": "constant", "value": t}, "divergence": divergence, "lambda": 0.1,
             "onPolicy": {"fraction": 1, "temperature": 0, "maxNewTokens": new}}
     spec = distill_spec(teacher_dir, student_dir, [stage("gkd", 1, **loss)], batch={"microBatch": 4, "gradAccumulation": 1})
     rc, events = run_inproc(make_job(str(tmp_path / "job"), spec, [rows]))
@@ -81,11 +93,10 @@ def test_first_on_policy_step_matches_a_greedy_loop_and_the_loss_formula(models,
             ids = torch.tensor([r["ids"][:n] + cont])
             keep = torch.arange(ids.shape[1] - 1) >= n - 1
             zs, zt = student(ids).logits[0, :-1][keep].double(), teacher(ids).logits[0, :-1][keep].double()
-            kl = F.kl_div(F.log_softmax(zs / t, -1), F.log_softmax(zt / t, -1), log_target=True, reduction="none").sum(-1)
-            soft_sum += float((t * t * kl).sum())
+            soft_sum += float((t * t * divergence_by_hand(divergence, zs, zt, t)).sum())
             count += int(keep.sum())
     want = soft_sum / count
-    print(f"on-policy step-0 loss {got['loss']:.7f} vs greedy loop + formula {want:.7f}, diff {abs(got['loss'] - want):.2e}")
+    print(f"on-policy {divergence} step-0 loss {got['loss']:.7f} vs greedy loop + formula {want:.7f}, diff {abs(got['loss'] - want):.2e}")
     assert got["metrics"]["loss_tokens"] == count == 4 * new
     assert abs(got["loss"] - want) < 1e-5 * max(1.0, abs(want))
 
