@@ -53,7 +53,7 @@ SIMILARITIES: Dict[str, Callable[[Sequence[int], Sequence[int]], float]] = {"tok
 
 def task_reward(answer_text: str, reference_text: str) -> Optional[float]:
     """1 when the student's boxed answer equals the reference's (answers.py rules), else 0; None when
-    the reference has no boxed answer to check against (the task term is then left out)."""
+    the reference has no boxed answer to check against (the trainer then counts the task term as 0)."""
     ref = extract_boxed(reference_text)
     if ref is None:
         return None
