@@ -128,7 +128,8 @@ LOG_LEVELS = ("debug", "info", "warn", "error")
 # Conventional metric names (METRICS in telemetry.ts); the worker adds loss_tokens (completion tokens
 # in this step), pass_at_1 and the generation settings of eval results.
 METRICS = ("soft", "hard", "kl", "hidden", "attention", "temperature", "lr", "grad_norm", "tokens_per_s", "tokens",
-           "reward", "accuracy", "eval_loss", "step_ms")
+           "reward", "accuracy", "eval_loss", "step_ms", "reward_task", "reward_sim", "kl_teacher", "adv_mean", "adv_std",
+           "clip_frac", "policy_loss", "value_loss", "unlikelihood")
 
 Event = Dict[str, Any]
 
