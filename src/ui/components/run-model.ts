@@ -72,7 +72,7 @@ export function foldEvent(run: RunRecord, e: TelemetryEvent): boolean {
       if (!run.checkpoints.some((c) => c.step === e.step)) run.checkpoints.push({ step: e.step, path: e.path, bytes: e.bytes ?? 0, time: e.time });
       return true;
     case 'error':
-      run.errors.push(e.where ? `${e.where}: ${e.message}` : e.message);
+      run.errors.push(e.where && !e.message.startsWith(e.where) ? `${e.where}: ${e.message}` : e.message);
       return true;
     default:
       return false;

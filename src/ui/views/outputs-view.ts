@@ -47,7 +47,7 @@ export class OutputsView extends LitElement {
       .sampling { display: flex; flex-wrap: wrap; gap: 0.4rem 1rem; align-items: end; }
       .sampling label { display: grid; font-size: 0.85rem; }
       .sampling input { width: 6rem; }
-      .columns { display: grid; grid-template-columns: repeat(3, minmax(0, 1fr)); gap: 0.8rem; margin-top: 1rem; }
+      .columns { display: grid; grid-template-columns: repeat(3, minmax(0, 1fr)); gap: 0.8rem; margin-top: 1rem; align-items: start; }
       .placeholder { border: 1px dashed var(--border); border-radius: 6px; padding: 0.5rem 0.7rem; color: var(--muted); }
       @media (max-width: 50rem) { .columns { grid-template-columns: 1fr; } }
     `,
