@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Session } from './browser.ts';
-import { expectNoConsoleErrors, openApp, panel, screenshot } from './ui-page.ts';
+import { SLOW, expectNoConsoleErrors, openApp, panel, screenshot } from './ui-page.ts';
 
 describe('divergence map', () => {
   let s: Session;
@@ -27,7 +27,7 @@ describe('divergence map', () => {
     const boxed = strip.getByRole('button', { name: /^\d+: \\boxed\{,/ });
     const index = Number((await boxed.getAttribute('aria-label'))!.split(':')[0]);
     await strip.getByRole('button', { name: new RegExp(`^${index + 1}: `) }).click();
-    await expect.poll(() => s.page.getByRole('tab', { name: 'Temperature & logits', selected: true }).count()).toBe(1);
+    await expect.poll(() => s.page.getByRole('tab', { name: 'Temperature & logits', selected: true }).count(), SLOW).toBe(1);
     const heading = panel(s).getByRole('heading', { name: new RegExp(`After “\\\\boxed\\{” \\(position ${index}\\)`) });
     await heading.waitFor({ timeout: 60_000 });
     expect(new URL(s.page.url()).searchParams.get('probe.pos')).toBe(String(index));

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Session } from './browser.ts';
-import { expectNoConsoleErrors, openApp, panel, screenshot } from './ui-page.ts';
+import { SLOW, expectNoConsoleErrors, openApp, panel, screenshot } from './ui-page.ts';
 
 describe('lessons', () => {
   let s: Session;
@@ -12,26 +12,26 @@ describe('lessons', () => {
   it('steps through the tour, each step live on the demo models', async () => {
     const heading = panel(s).getByRole('heading', { level: 2, name: /^\d\. / });
     const next = panel(s).getByRole('button', { name: 'Next' });
-    await expect.poll(() => heading.textContent()).toBe('1. Soft targets');
+    await expect.poll(() => heading.textContent(), SLOW).toBe('1. Soft targets');
     await panel(s).getByLabel('KL divergence', { exact: true }).waitFor({ timeout: 60_000 });
 
     await next.click();
-    await expect.poll(() => heading.textContent()).toBe('2. Temperature');
+    await expect.poll(() => heading.textContent(), SLOW).toBe('2. Temperature');
     // The lesson sets the slider to T = 4: the embedded view probes there.
-    await expect.poll(() => panel(s).getByLabel('temperature', { exact: true }).textContent(), { timeout: 60_000 }).toBe('T = 4.00');
+    await expect.poll(() => panel(s).getByLabel('temperature', { exact: true }).textContent(), SLOW).toBe('T = 4.00');
     await screenshot(s, 'ui-lessons-temperature');
 
     await next.click();
-    await expect.poll(() => heading.textContent()).toBe('3. KL vs cross-entropy');
+    await expect.poll(() => heading.textContent(), SLOW).toBe('3. KL vs cross-entropy');
     await panel(s).getByRole('group', { name: /Tokens colored by KL/ }).waitFor({ timeout: 60_000 });
     await next.click();
     await panel(s).getByRole('group', { name: /Tokens colored by Cross-entropy/ }).waitFor({ timeout: 60_000 });
     await next.click();
-    await expect.poll(() => heading.textContent()).toBe('5. Training the student');
+    await expect.poll(() => heading.textContent(), SLOW).toBe('5. Training the student');
     expect(await next.isDisabled()).toBe(true);
 
     await panel(s).getByRole('button', { name: 'Train the student for 5 steps' }).click();
-    await expect.poll(() => s.page.getByRole('tab', { name: 'Train', selected: true }).count()).toBe(1);
+    await expect.poll(() => s.page.getByRole('tab', { name: 'Train', selected: true }).count(), SLOW).toBe(1);
     const url = new URL(s.page.url()).searchParams;
     expect([url.get('train.steps'), url.get('train.autostart')]).toEqual(['5', '1']);
     expectNoConsoleErrors(s);

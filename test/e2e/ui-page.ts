@@ -22,6 +22,9 @@ export async function openApp(query = ''): Promise<Session> {
   return s;
 }
 
+/** For expect.poll: a frame can take tens of seconds while SwiftShader compiles a probe's shaders. */
+export const SLOW = { timeout: 60_000 } as const;
+
 export async function screenshot(s: Session, name: string): Promise<void> {
   await s.page.screenshot({ path: `${SCREENSHOTS}/${name}.png`, fullPage: true, timeout: 120_000 });
 }

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Session } from './browser.ts';
-import { expectNoConsoleErrors, openApp, panel, screenshot } from './ui-page.ts';
+import { SLOW, expectNoConsoleErrors, openApp, panel, screenshot } from './ui-page.ts';
 
 interface AxeViolation { id: string; impact: string | null; help: string; nodes: { target: unknown[] }[] }
 declare const axe: { run(ctx: Document, opts: object): Promise<{ violations: AxeViolation[] }> };
@@ -28,10 +28,10 @@ describe('playground shell, device view and accessibility (Chromium, WebGPU on S
     await first.focus();
     await s.page.keyboard.press('End');
     const last = s.page.getByRole('tab', { selected: true });
-    await expect.poll(() => last.textContent()).toBe('Lessons');
-    await expect.poll(() => s.page.evaluate(() => (document.activeElement?.shadowRoot?.activeElement?.shadowRoot?.activeElement as HTMLElement | null)?.textContent)).toBe('Lessons');
+    await expect.poll(() => last.textContent(), SLOW).toBe('Lessons');
+    await expect.poll(() => s.page.evaluate(() => (document.activeElement?.shadowRoot?.activeElement?.shadowRoot?.activeElement as HTMLElement | null)?.textContent), SLOW).toBe('Lessons');
     await s.page.keyboard.press('ArrowRight'); // wraps around to the first
-    await expect.poll(() => s.page.getByRole('tab', { selected: true }).textContent()).toBe('Temperature & logits');
+    await expect.poll(() => s.page.getByRole('tab', { selected: true }).textContent(), SLOW).toBe('Temperature & logits');
     expect(new URL(s.page.url()).searchParams.get('view')).toBe('probe');
   });
 
@@ -89,7 +89,7 @@ describe('playground shell, device view and accessibility (Chromium, WebGPU on S
     await s.page.getByLabel('Runner URL').fill('http://127.0.0.1:9'); // nothing listens on the discard port
     await s.page.getByRole('button', { name: 'Connect' }).click();
     const failed = s.page.getByRole('alert');
-    await expect.poll(() => failed.textContent()).toMatch(/fetch/i);
+    await expect.poll(() => failed.textContent(), SLOW).toMatch(/fetch/i);
     console.log('runner error shown:', await failed.textContent());
     expect(await s.page.evaluate(() => localStorage.getItem('retort.mode'))).toBe('runner');
     await s.page.evaluate(() => localStorage.clear());
