@@ -9,29 +9,9 @@ import { SafetensorsFile } from '../../src/core/safetensors.ts';
 import { loadWeights } from '../../src/engine/model/weights.ts';
 import { Decoder } from '../../src/engine/model/decoder.ts';
 import { DistillStep } from '../../src/engine/train/distill-step.ts';
+import { engineBatch, hfLabels, ROWS } from '../helpers/train-batch.ts';
 
 const files = new NodeFileSource();
-
-/** Rows of ids; HF labels (−100 = not counted, shifted inside torch); our labels are next-token targets. */
-const ROWS = [
-  [5, 9, 33, 71, 12, 4, 90, 17],
-  [8, 61, 2, 14, 14, 3, 55, 100],
-];
-const PROMPT = 3; // the first 3 tokens of each row are prompt: not counted
-
-function hfLabels(): number[][] {
-  return ROWS.map((r) => r.map((id, t) => (t < PROMPT ? -100 : id)));
-}
-
-function engineBatch() {
-  const T = ROWS[0].length;
-  const ids = Int32Array.from(ROWS.flat());
-  const labels = new Int32Array(ids.length).fill(-1);
-  ROWS.forEach((r, b) => {
-    for (let t = 0; t + 1 < T; t++) if (t + 1 >= PROMPT) labels[b * T + t] = r[t + 1];
-  });
-  return { ids, labels, B: ROWS.length, T, count: labels.filter((l) => l >= 0).length };
-}
 
 describe('one distillation training step vs the torch worker (fp32)', () => {
   for (const divergence of ['forward-kl', 'reverse-kl', 'gjsd', 'tvd'] as const) {
