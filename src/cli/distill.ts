@@ -8,6 +8,7 @@ import { parseJobSpec } from '../core/schema/index.ts';
 import { checkTeacherStudentTokenizers, checkVocabCompatibility } from '../core/tokenizer.ts';
 import { runDistill } from '../engine/train/trainer.ts';
 import type { TelemetryEventBody } from '../core/telemetry.ts';
+import { codeVersion } from '../runner/version.ts';
 
 const HELP = `usage: retort distill --config FILE.json [--out DIR] [--json]
 
@@ -53,6 +54,7 @@ export async function distillCommand(argv: string[]): Promise<number> {
   };
   const result = await runDistill(rt, spec, { student: student.model, teacher: teacher?.model ?? null, tokenizer, logitVocab }, files, {
     emit,
+    codeVersion: codeVersion(),
     async saveCheckpoint(step, ckpt) {
       // Written to a temporary folder and renamed: a crash mid-write never leaves a half checkpoint.
       const final = join(outDir, 'checkpoints', `step-${step}`);

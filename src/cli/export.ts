@@ -11,7 +11,7 @@ const HELP = `usage: retort export --model DIR --dtype fp32|fp16|q8|q4 --out DIR
 Writes a folder transformers.js opens: config.json, generation_config.json, the tokenizer files and
 onnx/model.onnx (fp32), model_fp16.onnx, model_quantized.onnx (q8) or model_q4.onnx (q4).
 q8/q4 quantize the decoder layers' linear weights (embeddings and LM head stay float) on the QAT grid:
-the one in the checkpoint's manifest.json when it was trained with QAT at that bit width, else
+the one in the checkpoint's run_manifest.json when it was trained with QAT at that bit width, else
 int8 symmetric per channel / int4 symmetric per group of 32.
   --group-size     int4 group size (overrides the checkpoint's)
   --asymmetric     zero points instead of a symmetric grid

@@ -5,9 +5,8 @@
  * the files to write, so the CLI writes them to disk and a browser could offer them for download.
  *
  * Quantized exports use the QAT grid (src/onnx/quantize.ts). A student trained with QAT carries its
- * grid in its manifest (`spec.qat` of manifest.json from the torch worker, run_manifest.json from the
- * engine); when its bit width
- * matches the export's, the export quantizes on exactly that grid, so the weights the student trained
+ * grid in its run manifest (`spec.qat` of run_manifest.json, src/core/run-manifest.ts); when its bit
+ * width matches the export's, the export quantizes on exactly that grid, so the weights the student trained
  * against are the ones shipped.
  */
 import { loadHfConfig } from '../core/hf-config.ts';
@@ -15,6 +14,7 @@ import { joinPath, readJson, type FileSource } from '../core/files.ts';
 import { tensorNamesFor, validateCheckpoint, type ModelSpec } from '../core/model-spec.ts';
 import { Checkpoint } from '../core/safetensors.ts';
 import { QatConfigSchema, type QatConfig } from '../core/schema/adapters.ts';
+import { LEGACY_RUN_MANIFEST_FILE, RUN_MANIFEST_FILE } from '../core/run-manifest.ts';
 import type { ExportDtype } from '../core/schema/export.ts';
 import { decoderGraph, type WeightFormat } from './decoder-graph.ts';
 import { encodeModel, PROTO_LIMIT } from './proto.ts';
@@ -62,8 +62,8 @@ export interface ExportResult {
 
 const utf8 = (s: string) => new TextEncoder().encode(s);
 
-/** Where trainers record the job spec beside a checkpoint: the torch worker, then the engine. */
-const MANIFESTS = ['manifest.json', 'run_manifest.json'];
+/** Where trainers record the job spec beside a checkpoint (core/run-manifest.ts), then the older torch name. */
+const MANIFESTS = [RUN_MANIFEST_FILE, LEGACY_RUN_MANIFEST_FILE];
 
 /** The QAT grid a checkpoint was trained with (`spec.qat` of its manifest), or null. */
 export async function checkpointQat(src: FileSource, dir: string): Promise<QatConfig | null> {

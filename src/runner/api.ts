@@ -27,6 +27,7 @@ import type { ConfigProblem } from '../core/schema/config-error.ts';
 import type { JobKind, JobSpec } from '../core/schema/job-spec.ts';
 import { JOB_ACTIONS } from '../core/session.ts';
 import type { JobState } from '../core/telemetry.ts';
+import type { RunManifest } from '../core/run-manifest.ts';
 
 export const API_PREFIX = '/v1';
 
@@ -75,8 +76,10 @@ export interface CheckpointFiles {
   step: number;
   path: string;
   files: { name: string; bytes: number }[];
-  /** manifest.json (resolved spec, seed, data hashes, code version), when the worker wrote one. */
-  manifest?: unknown;
+  /** The checkpoint's run manifest (resolved spec, seed, data hashes, code version), when it has a valid one. */
+  manifest?: RunManifest;
+  /** Why the folder's run manifest was not given: it does not parse or validate (file and fields named). */
+  manifestError?: string;
 }
 
 export interface UploadResult {

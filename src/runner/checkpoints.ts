@@ -4,9 +4,10 @@
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { RUN_MANIFEST_FILE, parseRunManifest, type RunManifest } from '../core/run-manifest.ts';
 import type { CheckpointInfo } from '../core/session.ts';
 import type { CheckpointFiles } from './api.ts';
-import { CHECKPOINTS_DIR, MANIFEST_FILE, checkpointStep } from './protocol.ts';
+import { CHECKPOINTS_DIR, checkpointStep } from './protocol.ts';
 
 /** Complete checkpoints of the job in `jobDir`, oldest first (a manifest's `stage` is the stage's index). */
 export async function listCheckpoints(jobDir: string): Promise<CheckpointInfo[]> {
@@ -19,15 +20,14 @@ export async function listCheckpoints(jobDir: string): Promise<CheckpointInfo[]>
     const dir = join(root, name);
     const files = await filesOf(dir);
     if (!files) continue;
-    const manifest = await readManifest(dir);
+    const { manifest } = await readManifest(dir);
     const info: CheckpointInfo = {
       step,
       path: dir,
       bytes: files.reduce((s, f) => s + f.bytes, 0),
-      time: typeof manifest?.time === 'number' ? manifest.time : (await stat(dir)).mtimeMs,
+      time: manifest?.time ?? (await stat(dir)).mtimeMs,
     };
-    const stage = manifest?.stage;
-    if (typeof stage === 'number') info.stage = stage;
+    if (manifest) info.stage = manifest.stage;
     out.push(info);
   }
   return out.sort((a, b) => a.step - b.step);
@@ -43,8 +43,7 @@ export async function checkpointFiles(jobDir: string, step: number): Promise<Che
   const dir = join(jobDir, CHECKPOINTS_DIR, `step-${step}`);
   const files = await filesOf(dir);
   if (!files) return undefined;
-  const manifest = await readManifest(dir);
-  return { step, path: dir, files, ...(manifest ? { manifest } : {}) };
+  return { step, path: dir, files, ...(await readManifest(dir)) };
 }
 
 async function filesOf(dir: string): Promise<{ name: string; bytes: number }[] | undefined> {
@@ -59,11 +58,18 @@ async function filesOf(dir: string): Promise<{ name: string; bytes: number }[] |
   return files.sort((a, b) => a.name.localeCompare(b.name));
 }
 
-async function readManifest(dir: string): Promise<Record<string, unknown> | undefined> {
+/** The folder's run manifest; none when there is no file, the reason when it does not validate. */
+async function readManifest(dir: string): Promise<{ manifest?: RunManifest; manifestError?: string }> {
+  const path = join(dir, RUN_MANIFEST_FILE);
+  let text: string;
   try {
-    const m = JSON.parse(await readFile(join(dir, MANIFEST_FILE), 'utf8')) as unknown;
-    return typeof m === 'object' && m !== null ? (m as Record<string, unknown>) : undefined;
+    text = await readFile(path, 'utf8');
   } catch {
-    return undefined;
+    return {};
+  }
+  try {
+    return { manifest: parseRunManifest(text, path) };
+  } catch (e) {
+    return { manifestError: e instanceof Error ? e.message : String(e) };
   }
 }

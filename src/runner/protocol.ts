@@ -17,8 +17,9 @@
  *     data/stage-<i>.jsonl     distill: stage i's rows, tokenized by src/core/dataset.ts (TokenRow)
  *     data/eval.jsonl          distill: `eval.dataset` rows (TokenRow)
  *     data/prompts.jsonl       eval and local teacher-generate: prompts (PromptRow)
- *     checkpoints/step-N/      HF or PEFT layout + trainer_state.pt + manifest.json (resolved spec,
- *                              seed, data hashes, code version, step, stage, time); written into
+ *     checkpoints/step-N/      HF or PEFT layout + trainer_state.pt + run_manifest.json (resolved
+ *                              spec, seed, data hashes, code version, step, stage, time: one format
+ *                              with the engine's, src/core/run-manifest.ts); written into
  *                              checkpoints/.tmp-step-N/ and renamed, so step-N is always complete
  *     result.json              the job's final metrics (eval, teacher-generate report)
  * The runner writes spec.json and data/ before it starts the worker; the worker writes the rest.
@@ -62,7 +63,6 @@ export const SPEC_FILE = 'spec.json';
 export const DATA_DIR = 'data';
 export const CHECKPOINTS_DIR = 'checkpoints';
 export const RESULT_FILE = 'result.json';
-export const MANIFEST_FILE = 'manifest.json';
 export const TRAINER_STATE_FILE = 'trainer_state.pt';
 export const STEP_PREFIX = 'step-';
 export const TMP_PREFIX = '.tmp-step-';

@@ -67,7 +67,7 @@ describe('a job', () => {
     expect(ckpts[0].stage).toBe(0);
     expect(ckpts[0].bytes).toBeGreaterThan(64);
     const files = (await call(runner, 'GET', `/v1/jobs/${id}/checkpoints/4`)).json;
-    expect(files.files.map((f: { name: string }) => f.name)).toEqual(['manifest.json', 'model.safetensors', 'trainer_state.json']);
+    expect(files.files.map((f: { name: string }) => f.name)).toEqual(['model.safetensors', 'run_manifest.json', 'trainer_state.json']);
     expect(files.manifest.step).toBe(4);
     const bin = await fetch(`${runner.url}/v1/jobs/${id}/checkpoints/4/files/model.safetensors`, { headers: { authorization: 'Bearer test-token-0123456789' } });
     const bytes = new Uint8Array(await bin.arrayBuffer());

@@ -1,7 +1,6 @@
 """The distill job end to end, through the real worker process and its JSON-lines protocol."""
 from __future__ import annotations
 
-import json
 import math
 import os
 import signal
@@ -14,6 +13,7 @@ import torch.nn.functional as F
 from jobkit import (distill_spec, losses, make_job, of_type, parse_events, progression_rows, run_inproc, run_worker,
                     stage, start_worker, tiny_pair)
 from retort_torch import protocol as P
+from retort_torch import run_manifest
 from retort_torch.model import load_model
 from retort_torch.safetensors_io import load_file, save_file
 
@@ -48,10 +48,11 @@ def test_distill_end_to_end_loss_falls_and_checkpoints_load(models, tmp_path):
     assert sorted(os.listdir(root)) == ["step-20", "step-30"]  # keepLast 2, no temporary folder left
     final = cps[-1]["path"]
     assert os.path.isabs(final) and cps[-1]["bytes"] > 0
-    assert {"config.json", "model.safetensors", "generation_config.json", "manifest.json", P.TRAINER_STATE} <= set(os.listdir(final))
-    manifest = json.load(open(os.path.join(final, P.MANIFEST)))
+    assert {"config.json", "model.safetensors", "generation_config.json", run_manifest.FILE, P.TRAINER_STATE} <= set(os.listdir(final))
+    manifest = run_manifest.read(final)  # validates every field
     assert manifest["spec"] == spec and manifest["seed"] == 3 and manifest["step"] == 30
     assert manifest["data"]["stage-0"].startswith("sha256:") and manifest["code_version"]
+    assert manifest["trainer"] == {"engine": "torch", "runtime": f"torch {torch.__version__}", "world_size": 1}
     trained, initial = load_model(final), load_model(student)
     moved = max((a - b).abs().max().item() for a, b in zip(trained.parameters(), initial.parameters()))
     assert moved > 1e-3 and all(torch.isfinite(p).all() for p in trained.parameters())

@@ -177,6 +177,7 @@ export class EngineSession implements DistillSession {
         await runDistill(this.rt, spec, { student: student.model, teacher: teacher?.model ?? null, tokenizer: student.tokenizer, logitVocab: student.info.vocab }, this.files, {
           emit,
           control: () => job.control,
+          codeVersion: this.version,
           saveCheckpoint: async (step, files) => {
             job.files.set(step, files);
             const bytes = [...files.values()].reduce((n, f) => n + f.byteLength, 0);

@@ -12,6 +12,7 @@ import { LoraAdapters } from '../model/lora.ts';
 import { DistillStep, type LossSettings } from './distill-step.ts';
 import { OnPolicySampler, assertEngineRecipes } from './on-policy.ts';
 import { checkpointFiles, type CheckpointFiles } from '../model/save.ts';
+import { RUN_MANIFEST_FILE, buildRunManifest, runManifestJson } from '../../core/run-manifest.ts';
 
 export interface TrainerHooks {
   emit(event: TelemetryEventBody): void;
@@ -21,6 +22,8 @@ export interface TrainerHooks {
   control?(): 'run' | 'pause' | 'stop';
   /** GPU memory the job may use (WebGPU does not report it); default 4 GiB, a laptop GPU's share. */
   memoryBudgetBytes?: number;
+  /** Written into each checkpoint's run manifest (package version + git commit when known). */
+  codeVersion?: string;
 }
 
 const CHUNK_TOKENS = 64;
@@ -71,6 +74,8 @@ export async function runDistill(
   let global = 0;
   let bad = 0;
   let stopped = false;
+  let stageIndex = 0;
+  const dataHashes: Record<string, string> = {}; // for the run manifest, by stage as the torch worker keys them
   const rand = rng(config.seed);
   hooks.emit({ type: 'state', state: 'running' });
   try {
@@ -79,6 +84,8 @@ export async function runDistill(
         path: stage.data.path, format: stage.data.format, useChatTemplate: stage.data.chatTemplate,
         maxSeqLen: stage.data.maxSeqLen, truncation: stage.data.truncation, packing: stage.data.packing,
       });
+      stageIndex = si;
+      dataHashes[`stage-${si}`] = data.hash;
       if (data.examples.length === 0) throw new Error(`${stage.data.path}: no trainable examples (stage "${stage.name}")`);
       hooks.emit({ type: 'log', level: 'info', message: `stage ${si + 1}/${config.stages.length} "${stage.name}": ${data.examples.length} examples from ${stage.data.path} (hash ${data.hash})` });
       const order = shuffled(data.examples.length, rand);
@@ -154,7 +161,11 @@ export async function runDistill(
   }
 
   async function checkpoint(at: number): Promise<void> {
-    const filesOut = await checkpointFiles(student, { 'run_manifest.json': JSON.stringify({ spec: config, step: at, seed: config.seed }, null, 2) });
+    const manifest = buildRunManifest({
+      spec: config, seed: config.seed, data: { ...dataHashes }, code_version: hooks.codeVersion ?? 'retort engine', step: at, stage: stageIndex,
+      trainer: { engine: 'webgpu', runtime: `WebGPU ${rt.env.adapter}`, world_size: 1 },
+    });
+    const filesOut = await checkpointFiles(student, { [RUN_MANIFEST_FILE]: runManifestJson(manifest) });
     const path = await hooks.saveCheckpoint!(at, filesOut);
     hooks.emit({ type: 'checkpoint', step: at, path });
   }

@@ -5,7 +5,7 @@ one filesystem), so a reader — or a worker killed mid-write — only ever sees
       config.json model.safetensors generation_config.json tokenizer*.json …   full fine-tuning (HF)
       adapter_config.json adapter_model.safetensors                          LoRA (PEFT)
       trainer_state.pt       optimizer, RNG, step, stage, data cursor, projections, counters
-      manifest.json          resolved spec, seed, data hashes, code version, step, time
+      run_manifest.json      resolved spec, seed, data hashes, code version, step, time (run_manifest.py)
 """
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import subprocess
-import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import protocol as P
@@ -140,17 +139,3 @@ def code_version() -> str:
         _CODE_VERSION = f"git:{_CODE_VERSION}" if _CODE_VERSION else "retort-torch 0.1.0"
     return _CODE_VERSION
 
-
-def write_manifest(folder: str, spec: Any, seed: int, data_hashes: Dict[str, str], step: int, stage: int,
-                   extra: Optional[Dict[str, Any]] = None) -> None:
-    """`stage` is the index into spec.stages, as in telemetry (src/core/telemetry.ts)."""
-    manifest = {"spec": spec, "seed": seed, "data": data_hashes, "code_version": code_version(), "step": step,
-                "stage": stage, "time": int(time.time() * 1000)}
-    manifest.update(extra or {})
-    with open(os.path.join(folder, P.MANIFEST), "w", encoding="utf-8") as f:
-        json.dump(manifest, f, indent=2)
-
-
-def read_manifest(folder: str) -> Dict[str, Any]:
-    with open(os.path.join(folder, P.MANIFEST), "r", encoding="utf-8") as f:
-        return json.load(f)

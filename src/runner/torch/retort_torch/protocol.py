@@ -17,8 +17,8 @@ Job folder (WORKSPACE/jobs/<id>/):
       prompts.jsonl               teacher-generate (local source) and eval:    (PromptRow, below)
     checkpoints/step-N/         HF layout (config.json, model.safetensors, tokenizer files,
                                 generation_config.json) or PEFT layout (adapter_config.json,
-                                adapter_model.safetensors); plus trainer_state.pt and manifest.json
-                                (resolved spec, seed, data hashes, code version, step, stage, time)
+                                adapter_model.safetensors); plus trainer_state.pt and run_manifest.json
+                                (run_manifest.py: one format with the engine's)
     checkpoints/.tmp-step-N/    where step-N is written before one os.rename (atomic)
     result.json                 the job's final metrics (eval, teacher-generate report)
 A restarted job gets `--resume` = the newest complete checkpoints/step-N/.
@@ -93,7 +93,6 @@ DATA_DIR = "data"
 CHECKPOINTS_DIR = "checkpoints"
 RESULT_FILE = "result.json"
 TRAINER_STATE = "trainer_state.pt"
-MANIFEST = "manifest.json"
 STEP_PREFIX = "step-"
 TMP_PREFIX = ".tmp-step-"
 
