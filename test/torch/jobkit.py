@@ -81,8 +81,9 @@ def env() -> Dict[str, str]:
 
 def run_worker(job: str, *args: str, timeout: float = 120) -> Tuple[int, List[Dict[str, Any]], str]:
     """(exit code, stdout events, stderr) of one worker run; every stdout line must be an event."""
+    # stdin /dev/null: an inherited pipe that closes would be the runner going away (a stop)
     p = subprocess.run([PYTHON, "-m", "retort_torch.worker", "--job", job, *args], capture_output=True, text=True,
-                       env=env(), timeout=timeout, cwd=os.path.dirname(job))
+                       stdin=subprocess.DEVNULL, env=env(), timeout=timeout, cwd=os.path.dirname(job))
     return p.returncode, parse_events(p.stdout), p.stderr
 
 

@@ -16,7 +16,7 @@ from typing import List, Optional, TextIO
 
 from . import protocol as P
 from .config import ConfigError
-from .control import Control
+from .control import Control, exit_with_parent
 from .data import DataError
 from .distributed import init_distributed, shutdown
 from .events import Emitter
@@ -50,6 +50,8 @@ def run(argv: Optional[List[str]], events_out: TextIO, interactive: bool = False
     control = Control(on_bad_line=lambda m: out.log(m, "warn"))
     if interactive:
         control.install_sigterm()
+        exit_with_parent()  # after the handler: a parent already gone sends SIGTERM at once
+        out.on_closed = lambda: control.request("stop")
         if env.is_main:
             control.listen()
     try:
