@@ -1,21 +1,24 @@
 /**
  * The runner and the REAL torch worker end to end over HTTP, on random tiny Qwen3 checkpoints
  * (make_tiny) with the tiny byte-level tokenizer: submit a distill job, stream its events, kill the
- * runner process (-9) mid-job, start it again; the job resumes from its checkpoint and finishes with
- * valid events; its last checkpoint, downloaded file by file, is an HF folder with a run manifest
+ * runner process (-9) mid-job: its worker notices (parent-death signal) and exits with a checkpoint
+ * instead of training on as an orphan; start the runner again; the job resumes from its checkpoint and
+ * finishes with valid events; its last checkpoint, downloaded file by file, is an HF folder with a run manifest
  * that the engine (Dawn) opens with the torch worker's logits (≤ 1e-4 relative, DESIGN.md's measure).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { RUN_MANIFEST_FILE, parseRunManifest } from '../../src/core/run-manifest.ts';
 import { SafetensorsFile } from '../../src/core/safetensors.ts';
+import type { CheckpointFiles } from '../../src/runner/api.ts';
 import { Decoder } from '../../src/engine/model/decoder.ts';
 import { loadWeights } from '../../src/engine/model/weights.ts';
 import { NodeFileSource } from '../../src/node/files.ts';
 import { gpu } from '../helpers/gpu.ts';
 import { relErr } from '../helpers/numeric.ts';
 import { tempDir, torchModule } from '../helpers/torch-worker.ts';
-import { TINY_VOCAB, TOKEN, call, events, killRunnerProcess, makeWorkspace, placeTokenizer, readSse, startRunnerProcess, stopRunnerProcesses, waitForState } from './helpers.ts';
+import { TINY_VOCAB, TOKEN, alive, call, events, killRunnerProcess, makeWorkspace, placeTokenizer, readSse, startRunnerProcess, stopRunnerProcesses, waitFor, waitForState } from './helpers.ts';
 
 let ws: string;
 
@@ -52,8 +55,13 @@ it('runs a distill job end to end over HTTP: runner killed (-9) mid-job, restart
   const seen = await readSse(`${first.url}/v1/jobs/${id}/events`, { stop: (m) => /"type":"checkpoint"/.test(m.data), timeoutMs: 120_000 });
   const firstCkpt = events(seen.messages).find((e) => e.type === 'checkpoint');
   expect(firstCkpt, JSON.stringify(seen.messages.slice(-5))).toBeDefined();
+  const worker = Number(/worker \S+ pid (\d+)/.exec(events(seen.messages).map((e) => (e.type === 'log' ? e.message : '')).join('\n'))?.[1]);
+  expect(alive(worker)).toBe(true);
   await killRunnerProcess(first, 'SIGKILL');
   const killedAt = at();
+  const killed = Date.now();
+  await waitFor('the orphaned worker to exit', async () => !alive(worker), 30_000);
+  console.log(`e2e: the worker exited ${((Date.now() - killed) / 1000).toFixed(1)} s after its runner was killed (-9)`);
 
   const second = await startRunnerProcess(ws, { torch: true });
   const job = await waitForState(second, id, ['finished', 'failed', 'stopped'], 120_000);
@@ -83,7 +91,7 @@ it('runs a distill job end to end over HTTP: runner killed (-9) mid-job, restart
   // Download the final checkpoint file by file over HTTP into a folder of our own.
   const ckpts = (await call(second, 'GET', `/v1/jobs/${id}/checkpoints`)).json as { step: number }[];
   const last = ckpts.at(-1)!.step;
-  const listing = (await call(second, 'GET', `/v1/jobs/${id}/checkpoints/${last}`)).json as { files: { name: string; bytes: number }[] };
+  const listing = (await call(second, 'GET', `/v1/jobs/${id}/checkpoints/${last}`)).json as CheckpointFiles;
   const dir = tempDir('retort-download-');
   for (const f of listing.files) {
     const res = await fetch(`${second.url}/v1/jobs/${id}/checkpoints/${last}/files/${encodeURIComponent(f.name)}`, { headers: { authorization: `Bearer ${TOKEN}` } });
@@ -93,10 +101,11 @@ it('runs a distill job end to end over HTTP: runner killed (-9) mid-job, restart
     writeFileSync(join(dir, f.name), bytes);
   }
   await killRunnerProcess(second, 'SIGTERM');
-  // HF layout with the tokenizer and a run manifest (resolved spec, seed, code version, stage by index).
-  expect(listing.files.map((f) => f.name)).toEqual(expect.arrayContaining(['config.json', 'model.safetensors', 'tokenizer.json', 'manifest.json']));
-  const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
-  expect([manifest.spec.kind, manifest.seed, typeof manifest.code_version, manifest.step, manifest.stage, manifest.stage_name]).toEqual(['distill', 42, 'string', last, 0, 'kd']);
+  // HF layout with the tokenizer and a run manifest that the engine's schema accepts (src/core/run-manifest.ts).
+  expect(listing.files.map((f) => f.name)).toEqual(expect.arrayContaining(['config.json', 'model.safetensors', 'tokenizer.json', RUN_MANIFEST_FILE]));
+  const manifest = parseRunManifest(readFileSync(join(dir, RUN_MANIFEST_FILE), 'utf8'), 'downloaded run_manifest.json');
+  expect([manifest.spec.kind, manifest.seed, manifest.step, manifest.stage, manifest.stage_name, manifest.trainer.engine]).toEqual(['distill', 42, last, 0, 'kd', 'torch']);
+  expect(listing.manifest).toEqual(manifest);
 
   // The engine (Dawn) opens the downloaded folder; the torch worker's model is the reference.
   const got = await engineLogits(dir);
