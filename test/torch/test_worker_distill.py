@@ -121,6 +121,21 @@ def test_resume_continues_with_identical_losses(models, tmp_path, lora):
         assert [e["stage"] for e in of_type(ev, "step")][-1] == 1
 
 
+def test_resume_refuses_a_checkpoint_whose_manifest_is_another_runs(models, tmp_path):
+    teacher, student = models
+    spec = distill_spec(teacher, student, [stage("a", 2)], checkpoint={"everySteps": 2, "keepLast": 1})
+    rows = progression_rows(6)
+    rc, _ = run_inproc(make_job(str(tmp_path / "first"), spec, [rows]))
+    assert rc == 0
+    cp = os.path.join(str(tmp_path / "first"), P.CHECKPOINTS_DIR, "step-2")
+    m = run_manifest.read(cp)
+    run_manifest.write(cp, {**m, "seed": m["seed"] + 1})
+    rc, ev = run_inproc(make_job(str(tmp_path / "again"), spec, [rows]), "--resume", cp)
+    assert rc == P.EXIT_BAD_INPUT
+    message = of_type(ev, "error")[-1]["message"]
+    assert f"run_manifest.json says step 2, seed {m['seed'] + 1}" in message and f"seed {m['seed']}" in message, message
+
+
 def test_multi_stage_marks_stages_and_schedules(models, tmp_path):
     teacher_dir, student_dir = models
     teacher = load_model(teacher_dir)

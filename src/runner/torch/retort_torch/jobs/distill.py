@@ -312,6 +312,9 @@ class DistillJob:
     def _check_manifest(self, folder: str) -> None:
         """The checkpoint's run manifest must describe this run; changed data only warns (a fixed typo in a row
         should not throw a long run away), a different step or seed means the folder is another run's."""
+        if not os.path.isfile(os.path.join(folder, run_manifest.FILE)):  # written before the shared format
+            self.out.log(f"--resume {folder}: no {run_manifest.FILE}; trusting {P.TRAINER_STATE}", "warn")
+            return
         try:
             m = run_manifest.read(folder)
         except run_manifest.ManifestError as e:
