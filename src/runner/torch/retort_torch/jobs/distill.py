@@ -154,6 +154,9 @@ class DistillJob:
         if self.resume_dir is not None:
             self._resume_weights(self.resume_dir)
         if self.fsdp and self.env.active:
+            if any(s.loss.on_policy is not None and s.loss.on_policy.source == "student" for s in spec.stages):
+                raise SpecError("spec.json: --fsdp shards the student, which then cannot sample its own continuations; "
+                                "loss.onPolicy with source 'student' trains under DDP (run without --fsdp)")
             if spec.lora is not None or len(self.projections):
                 raise SpecError("spec.json: --fsdp shards full fine-tuning only; LoRA adapters and hidden-state "
                                 "projections train under DDP (run without --fsdp)")
