@@ -1,7 +1,8 @@
 import { LitElement, css, html, nothing } from 'lit';
 import { customElement, property, state } from 'lit/decorators.js';
 import type { DistillSession } from '../../core/session.ts';
-import { readCheckpoint, saveBlob, tarFolder, withTokenizer } from './checkpoint-files.ts';
+import { readCheckpoint, saveBlob, withTokenizer } from './checkpoint-files.ts';
+import { tarFolder } from './tar.ts';
 import type { RunRecord } from './run-model.ts';
 import { loadCheckpointFiles } from './run-store.ts';
 

@@ -3,6 +3,7 @@ import { customElement, property } from 'lit/decorators.js';
 import { z } from 'zod';
 import { DistillConfigSchema } from '../../core/schema/distill.ts';
 import type { ConfigProblem } from '../../core/schema/config-error.ts';
+import { parseChoice, parseJsonText, parseNumber, setIn, type Json, type Path } from './config-form-value.ts';
 
 /** The slice of JSON Schema (draft 2020-12, as zod writes it) the form understands. */
 interface Schema {
@@ -18,9 +19,6 @@ interface Schema {
   oneOf?: Schema[];
   anyOf?: Schema[];
 }
-
-type Json = Record<string, unknown>;
-type Path = (string | number)[];
 
 /** The distill job spec as a user writes it (defaults optional), generated once from the zod schema. */
 const DISTILL_SCHEMA = z.toJSONSchema(DistillConfigSchema, { io: 'input', target: 'draft-2020-12' }) as Schema;
@@ -45,6 +43,7 @@ export class ConfigForm extends LitElement {
     input[aria-invalid='true'], select[aria-invalid='true'] { outline: 2px solid var(--error, #b00020); }
     .grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(24rem, 1fr)); gap: 0 1rem; }
     button { font: inherit; font-size: 0.85rem; }
+    .repeated > button { margin: 0.2rem 0 0.6rem; }
   `;
 
   /** The spec being edited (plain JSON; absent fields take the schema's defaults). */
@@ -110,7 +109,7 @@ export class ConfigForm extends LitElement {
   /** An array of objects (stages): one fieldset per item, with add and remove. */
   private repeated(item: Schema, path: Path, items: Json[]) {
     const key = String(path[path.length - 1]);
-    return html`${items.map(
+    return html`<div class="repeated">${items.map(
       (v, i) => html`<fieldset>
         <legend>${key}[${i}] ${items.length > 1 ? html`<button type="button" @click=${() => this.set(path, items.filter((_, j) => j !== i))}>remove</button>` : nothing}</legend>
         ${this.errorFor([...path, i])}
@@ -118,7 +117,7 @@ export class ConfigForm extends LitElement {
       </fieldset>`,
     )}
       <button type="button" @click=${() => this.set(path, [...items, structuredClone(items[items.length - 1] ?? {})])}>add ${key.replace(/s$/, '')}</button>
-      ${this.errorFor(path)}`;
+      ${this.errorFor(path)}</div>`;
   }
 
   private scalar(s: Schema, path: Path, value: unknown) {
@@ -170,43 +169,6 @@ export class ConfigForm extends LitElement {
   private set(path: Path, v: unknown): void {
     this.value = setIn(this.value, path, v) as Json;
     this.dispatchEvent(new CustomEvent('config-change', { detail: this.value, bubbles: true, composed: true }));
-  }
-}
-
-/** A copy of `obj` with `path` set to `v` (undefined removes the key, so the default applies). */
-export function setIn(obj: unknown, path: Path, v: unknown): unknown {
-  if (path.length === 0) return v;
-  const [head, ...rest] = path;
-  if (Array.isArray(obj) || typeof head === 'number') {
-    const arr = Array.isArray(obj) ? [...obj] : [];
-    arr[head as number] = setIn(arr[head as number], rest, v);
-    return arr;
-  }
-  const out: Json = { ...((obj ?? {}) as Json) };
-  const next = setIn(out[head], rest, v);
-  if (next === undefined) delete out[head];
-  else out[head] = next;
-  return out;
-}
-
-/** Empty → default; anything else goes to the validator as typed (a non-number shows its message). */
-function parseNumber(text: string): unknown {
-  if (text.trim() === '') return undefined;
-  const n = Number(text);
-  return Number.isNaN(n) ? text : n;
-}
-
-function parseChoice(text: string, choices: unknown[]): unknown {
-  if (text === '') return undefined;
-  return choices.find((c) => String(c) === text) ?? text;
-}
-
-function parseJsonText(text: string): unknown {
-  if (text.trim() === '') return undefined;
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text; // the validator names the field and what it expected
   }
 }
 

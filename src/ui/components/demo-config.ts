@@ -1,7 +1,9 @@
 import type { SessionInfo } from '../../core/session.ts';
 import demoSpec from '../../../examples/demo-kd.json';
 
-export type Json = Record<string, unknown>;
+import type { Json } from './config-form-value.ts';
+
+export type { Json };
 
 /** examples/demo-kd.json with the paths of the models the session has loaded (and the app's data folder). */
 export function demoConfig(info: SessionInfo | null): Json {

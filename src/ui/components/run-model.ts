@@ -138,3 +138,12 @@ export function runsToJsonl(runs: readonly RunRecord[]): string {
 function csvCell(s: string): string {
   return /[",\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
 }
+
+/** `{a: {b: 1}, c: [2]}` → `a.b = 1`, `c = [2]` (arrays of scalars stay whole; arrays of objects are indexed). */
+export function flattenSpec(value: unknown, prefix = '', out = new Map<string, string>()): Map<string, string> {
+  if (Array.isArray(value) && value.some((v) => typeof v === 'object' && v !== null)) value.forEach((v, i) => flattenSpec(v, `${prefix}${prefix ? '.' : ''}${i}`, out));
+  else if (typeof value === 'object' && value !== null && !Array.isArray(value))
+    for (const [k, v] of Object.entries(value)) flattenSpec(v, `${prefix}${prefix ? '.' : ''}${k}`, out);
+  else out.set(prefix, JSON.stringify(value));
+  return out;
+}

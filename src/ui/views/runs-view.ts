@@ -6,7 +6,7 @@ import { LocalSession } from '../sessions/local-session.ts';
 import { controls } from '../theme.ts';
 import { getParam, setParam } from '../url-state.ts';
 import { saveBlob } from '../components/checkpoint-files.ts';
-import { metricNames, runsToCsv, runsToJsonl, type RunRecord } from '../components/run-model.ts';
+import { flattenSpec, metricNames, runsToCsv, runsToJsonl, type RunRecord } from '../components/run-model.ts';
 import { deleteRun, listRuns, saveRun } from '../components/run-store.ts';
 import { alignRuns, RUN_COLORS } from '../components/run-charts.ts';
 import { fetchFromRunner, loadAsStudent, runnerRun, sendToRunner } from '../components/run-transfer.ts';
@@ -99,7 +99,7 @@ export class RunsView extends LitElement {
   /** Rows for config fields whose values differ between the selected runs. */
   private diff(chosen: RunRecord[]) {
     if (chosen.length < 2) return html`<p class="muted">Select two or more runs.</p>`;
-    const flat = chosen.map((r) => flatten(r.spec));
+    const flat = chosen.map((r) => flattenSpec(r.spec));
     const keys = [...new Set(flat.flatMap((f) => [...f.keys()]))].sort();
     const differing = keys.filter((k) => new Set(flat.map((f) => f.get(k))).size > 1);
     if (!differing.length) return html`<p class="same">The configs are identical.</p>`;
@@ -164,15 +164,6 @@ export class RunsView extends LitElement {
       this.error = (e as Error).message;
     }
   }
-}
-
-/** `{a: {b: 1}, c: [2]}` → `a.b = 1`, `c = [2]` (arrays of scalars stay whole; arrays of objects are indexed). */
-export function flatten(value: unknown, prefix = '', out = new Map<string, string>()): Map<string, string> {
-  if (Array.isArray(value) && value.some((v) => typeof v === 'object' && v !== null)) value.forEach((v, i) => flatten(v, `${prefix}${prefix ? '.' : ''}${i}`, out));
-  else if (typeof value === 'object' && value !== null && !Array.isArray(value))
-    for (const [k, v] of Object.entries(value)) flatten(v, `${prefix}${prefix ? '.' : ''}${k}`, out);
-  else out.set(prefix, JSON.stringify(value));
-  return out;
 }
 
 declare global {
