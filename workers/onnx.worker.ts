@@ -15,7 +15,10 @@ import { joinPath, readJson } from '../src/core/files.ts';
 import type { Tokenizer } from '../src/core/tokenizer.ts';
 import type { ExportDtype } from '../src/core/schema/export.ts';
 import { checkOnnxFolder } from '../src/onnx/check.ts';
-import { chatProblems, compareModels, type ComparableLM, type Comparison } from '../src/onnx/compare.ts';
+import { chatProblems, compareModels, perTokenKl, type ComparableLM, type Comparison } from '../src/onnx/compare.ts';
+import { exportOnnx } from '../src/onnx/export.ts';
+import { MemoryModels } from '../src/onnx/memory-models.ts';
+import type { QatConfig } from '../src/core/schema/adapters.ts';
 import { engineLM } from '../src/onnx/engine-lm.ts';
 import { chooseDevice, configureLocal, loadOnnxModel, streamGreedy, transformersLM, type DeviceChoice, type OnnxDevice } from '../src/onnx/transformers-lm.ts';
 import { Runtime } from '../src/engine/runtime.ts';
@@ -36,6 +39,8 @@ interface Loaded {
 let loaded: Loaded | null = null;
 let engine: { folder: string; lm: ComparableLM } | null = null;
 let runtime: Promise<Runtime> | null = null;
+/** Folders exported in this worker (exportModel): loaded from memory, offered for download. */
+const memory = new MemoryModels();
 
 function current(): Loaded {
   if (!loaded) throw new Error('no ONNX model loaded: call load({ folder, dtype }) first');
@@ -59,6 +64,16 @@ export interface OnnxLoadInfo {
   vocab: number;
 }
 
+export interface ExportedInfo {
+  /** Where the export is held in this worker (what load() takes). */
+  folder: string;
+  dtype: ExportDtype;
+  onnxFile: string;
+  modelBytes: number;
+  grid: { grid: QatConfig; from: 'qat' | 'option' | 'default' } | null;
+  files: { path: string; bytes: number }[];
+}
+
 export const onnxApi = {
   /** Where the page's static files are: model folders are paths under it. */
   setBase(base: string): void {
@@ -67,9 +82,11 @@ export const onnxApi = {
 
   /** Checks the folder (errors name the file), then loads it with transformers.js. */
   async load(req: { folder: string; dtype: ExportDtype; device?: OnnxDevice }): Promise<OnnxLoadInfo> {
-    const src = files();
+    const inMemory = memory.has(req.folder);
+    const src = inMemory ? memory.files : files();
     const checked = await checkOnnxFolder(src, req.folder, req.dtype);
     configureLocal(self.location.origin + baseUrl, { wasm: wasmUrl });
+    memory.serve(inMemory);
     const device = await chooseDevice(req.device);
     if (device.fallback) console.warn(`onnx worker: ${device.fallback}`);
     const onnx = await loadOnnxModel(req.folder, req.dtype, device);
@@ -79,6 +96,37 @@ export const onnxApi = {
       lm: transformersLM(onnx, `onnx ${req.dtype}`, checked.bytes),
     };
     return { folder: req.folder, dtype: req.dtype, device: device.device, fallback: device.fallback, file: checked.file, bytes: checked.bytes, vocab: checked.spec.vocabSize };
+  },
+
+  /**
+   * Exports the HF checkpoint folder `model` (a path under the page's base) here, in the browser, and
+   * holds the result in memory as `exports/<name>-<dtype>`, ready for load() and for download.
+   */
+  async exportModel(req: { model: string; dtype: ExportDtype; grid?: QatConfig }): Promise<ExportedInfo> {
+    const out = await exportOnnx(files(), req.model, { dtype: req.dtype, grid: req.grid });
+    const folder = `exports/${req.model.split('/').filter(Boolean).at(-1) ?? 'model'}-${req.dtype}`;
+    const whole = memory.add(folder, out.files);
+    return { folder, dtype: req.dtype, onnxFile: out.onnxFile, modelBytes: out.modelBytes, grid: out.grid, files: [...whole].map(([path, b]) => ({ path, bytes: b.length })) };
+  },
+
+  /** The files of a folder exported here (exportModel), relative to it. */
+  async exportedFiles(folder: string): Promise<Map<string, Uint8Array>> {
+    return memory.folderFiles(folder);
+  },
+
+  /**
+   * KL(full ‖ quantized) at each position of one problem's reference completion (problem `index` of a
+   * chat JSONL file), with the token predicted there: the per-token strip beside the means.
+   */
+  async tokenKl(req: { dataset: string; index: number }): Promise<{ tokens: string[]; kl: number[] }> {
+    const onnx = current();
+    if (!engine) throw new Error('no engine model loaded: call loadEngine(folder) first');
+    const p = chatProblems(await files().readText(req.dataset), req.dataset, onnx.tokenizer, req.index + 1)[req.index];
+    if (!p) throw new Error(`${req.dataset}: no problem ${req.index + 1}`);
+    const [full, quant] = [await engine.lm.logits(p.full), await onnx.lm.logits(p.full)];
+    const from = p.prompt.length - 1, to = p.full.length - 1;
+    const kl = perTokenKl(full.data.subarray(from * full.vocab, to * full.vocab), quant.data.subarray(from * quant.vocab, to * quant.vocab), full.vocab);
+    return { tokens: p.full.slice(from + 1, to + 1).map((id) => onnx.tokenizer.decodeToken(id)), kl };
   },
 
   /** Logits [T, vocab] of one forward over `ids`. */

@@ -1,12 +1,14 @@
 import { LitElement, css, html, nothing } from 'lit';
-import { customElement, property, state } from 'lit/decorators.js';
+import { customElement, property, query, state } from 'lit/decorators.js';
 import type { DistillSession, SamplingParams, SessionInfo } from '../../core/session.ts';
 import { extractBoxed } from '../../core/answers.ts';
 import { controls } from '../theme.ts';
 import { getNumber, getParam, setParam } from '../url-state.ts';
 import { demoProblems, type DemoProblem } from '../components/demo-problems.ts';
 import { emptyGeneration, type GenerationState } from '../components/generation-column.ts';
+import type { QuantColumn } from '../components/quant-column.ts';
 import '../components/generation-column.ts';
+import '../components/quant-column.ts';
 
 /** A model whose output gets a column: `model` is what GenerateRequest.model takes. */
 export interface OutputColumn {
@@ -15,10 +17,7 @@ export interface OutputColumn {
   color: string;
 }
 
-/**
- * Columns side by side. The quantization work adds its exported student here
- * (`{ model: '<export folder>', label: 'Quantized student', … }`); until then a placeholder holds its place.
- */
+/** Columns side by side, streamed through the session; the quantized student follows them (quant-column.ts). */
 export const OUTPUT_COLUMNS: OutputColumn[] = [
   { model: 'teacher', label: 'Teacher', color: 'var(--teacher)' },
   { model: 'student', label: 'Student', color: 'var(--student)' },
@@ -48,7 +47,6 @@ export class OutputsView extends LitElement {
       .sampling label { display: grid; font-size: 0.85rem; }
       .sampling input { width: 6rem; }
       .columns { display: grid; grid-template-columns: repeat(3, minmax(0, 1fr)); gap: 0.8rem; margin-top: 1rem; align-items: start; }
-      .placeholder { border: 1px dashed var(--border); border-radius: 6px; padding: 0.5rem 0.7rem; color: var(--muted); }
       @media (max-width: 50rem) { .columns { grid-template-columns: 1fr; } }
     `,
   ];
@@ -61,6 +59,7 @@ export class OutputsView extends LitElement {
   @state() private running = false;
   @state() private error = '';
   private outputs = new Map<string, GenerationState>();
+  @query('retort-quant-column') private quantColumn!: QuantColumn;
   private revision = 0;
   private stopRequested = false;
 
@@ -101,7 +100,7 @@ export class OutputsView extends LitElement {
           (c) => html`<retort-generation-column style=${`--column-color:${c.color}`} label=${c.label} .state=${this.outputs.get(c.model) ?? emptyGeneration()}
             .reference=${reference} .revision=${this.revision}></retort-generation-column>`,
         )}
-        ${OUTPUT_COLUMNS.length < 3 ? html`<div class="placeholder"><h3>Quantized student</h3><p>Appears here once the student has a quantized export.</p></div>` : nothing}
+        <retort-quant-column .reference=${reference}></retort-quant-column>
       </div>
     `;
   }
@@ -135,7 +134,10 @@ export class OutputsView extends LitElement {
     const sampling = this.sampling();
     this.outputs = new Map(OUTPUT_COLUMNS.map((c) => [c.model, emptyGeneration()]));
     // Every column streams at once; each token updates its column in place.
-    await Promise.all(OUTPUT_COLUMNS.map((c) => this.stream(c.model, this.outputs.get(c.model)!, sampling)));
+    await Promise.all([
+      ...OUTPUT_COLUMNS.map((c) => this.stream(c.model, this.outputs.get(c.model)!, sampling)),
+      this.quantColumn.generate(this.prompt, sampling.maxNewTokens ?? 64, () => this.stopRequested),
+    ]);
     this.running = false;
   }
 

@@ -23,6 +23,7 @@ export const views: ViewEntry[] = [
   { id: 'divergence', label: 'Divergence map', tag: 'retort-divergence-view', load: () => import('./divergence-view.ts') },
   { id: 'train', label: 'Train', tag: 'retort-train-view', load: () => import('./train-view.ts') },
   { id: 'outputs', label: 'Outputs', tag: 'retort-outputs-view', load: () => import('./outputs-view.ts') },
+  { id: 'quant', label: 'Quantization', tag: 'retort-quant-view', load: () => import('./quant-view.ts') },
   { id: 'runs', label: 'Runs', tag: 'retort-runs-view', load: () => import('./runs-view.ts') },
   { id: 'data', label: 'Data', tag: 'retort-data-view', load: () => import('./data-view.ts') },
   { id: 'device', label: 'Device', tag: 'retort-device-view', load: () => import('./device-view.ts') },

@@ -1,0 +1,66 @@
+/**
+ * Model folders exported in the page (src/onnx/export.ts returns the files instead of writing them),
+ * held in memory and handed to transformers.js through its documented custom-cache hook
+ * (`env.useCustomCache` / `env.customCache`, the Web Cache API's `match` and `put`): the export is
+ * loaded without being written anywhere, and the pre-flight check reads the same bytes.
+ */
+import { env } from '@huggingface/transformers';
+import { joinPath, MapFileSource } from '../core/files.ts';
+import type { ExportedFile } from './export.ts';
+
+function concat(chunks: readonly Uint8Array[]): Uint8Array {
+  if (chunks.length === 1) return chunks[0];
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
+
+export class MemoryModels {
+  /** Every held folder's files, by `<folder>/<path>`. */
+  readonly files = new MapFileSource();
+  private readonly folders = new Map<string, string[]>();
+
+  /** Holds an export as `folder` (replacing what was there); returns its files, whole. */
+  add(folder: string, exported: readonly ExportedFile[]): Map<string, Uint8Array> {
+    const whole = new Map(exported.map((f) => [f.path, concat(f.chunks)] as const));
+    for (const [path, bytes] of whole) this.files.set(joinPath(folder, path), bytes);
+    this.folders.set(folder, [...whole.keys()]);
+    return whole;
+  }
+
+  has(folder: string): boolean {
+    return this.folders.has(folder);
+  }
+
+  /** A held folder's files, relative to it (what a download archive contains). */
+  async folderFiles(folder: string): Promise<Map<string, Uint8Array>> {
+    const paths = this.folders.get(folder);
+    if (!paths) throw new Error(`no exported folder '${folder}' is held in this worker`);
+    return new Map(await Promise.all(paths.map(async (p) => [p, await this.files.readBytes(joinPath(folder, p))] as const)));
+  }
+
+  /**
+   * Serves held folders to transformers.js while `use` is true. Its cache keys are
+   * `env.localModelPath + folder/file`; anything else is not answered, so it is fetched as usual.
+   */
+  serve(use: boolean): void {
+    env.useCustomCache = use;
+    if (!use) return;
+    const root = env.localModelPath;
+    env.customCache = {
+      match: async (key: string | Request) => {
+        const url = typeof key === 'string' ? key : key.url;
+        if (!url.startsWith(root)) return undefined;
+        const path = url.slice(root.length);
+        if (!(await this.files.exists(path))) return undefined;
+        const bytes = await this.files.readBytes(path);
+        return new Response(bytes as Uint8Array<ArrayBuffer>, { headers: { 'content-length': String(bytes.length) } });
+      },
+      put: async () => {}, // the files are already here
+    };
+  }
+}
