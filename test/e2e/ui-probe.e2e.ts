@@ -30,9 +30,14 @@ describe('temperature & logits view', () => {
     const slider = panel(s).getByRole('slider', { name: 'Temperature' });
     await slider.focus();
     for (let i = 0; i < 40; i++) await s.page.keyboard.press('ArrowRight'); // 40 of 400 steps: ×10^0.2
-    // The numbers are the probe's at its temperature: they change once the probe at T ≈ 1.58 is back.
+    // At once: the last probe re-softened on the page (marked as an estimate) …
     await expect.poll(async () => (await readout(s)).T, SLOW).toBeCloseTo(1.58, 1);
+    const estimate = await readout(s);
+    // … then the exact probe at that temperature replaces it.
+    await expect.poll(() => panel(s).getByText(/estimated from the probe/).count(), SLOW).toBe(0);
     const hot = await readout(s);
+    console.log(`estimate vs exact at T ${hot.T}: KL ${estimate.kl} vs ${hot.kl}, student H ${estimate.hs} vs ${hot.hs}`);
+    expect(hot.T).toBe(estimate.T);
     console.log(`T 1 → ${hot.T}: teacher H ${before.ht} → ${hot.ht}, student H ${before.hs} → ${hot.hs}, KL ${before.kl} → ${hot.kl}`);
     // Softening raises entropy (a property of temperature, not of this code's numbers).
     expect(hot.ht).toBeGreaterThan(before.ht);

@@ -1,10 +1,11 @@
 import { LitElement, css, html, nothing } from 'lit';
 import { customElement, property, state } from 'lit/decorators.js';
-import type { DistillSession, ProbeResult, SessionInfo } from '../../core/session.ts';
+import type { DistillSession, ProbePosition, ProbeResult, SessionInfo } from '../../core/session.ts';
 import { controls } from '../theme.ts';
 import { getNumber, setParam } from '../url-state.ts';
 import { defaultPosition } from '../components/demo-problems.ts';
 import { LatestOnly } from '../components/latest-only.ts';
+import { resoften } from '../components/resoften.ts';
 import { klTerms, pairRows, sliderAt, temperatureAt } from '../components/paired-rows.ts';
 import { showToken } from '../components/token-strip.ts';
 import type { PromptChange } from '../components/prompt-picker.ts';
@@ -26,8 +27,9 @@ interface Query {
 
 /**
  * Temperature & logits: the teacher's and student's next-token distributions at one position of
- * a prompt, re-softened by a log-scale temperature slider (each move probes at the new T; the last
- * result stays up meanwhile), with entropies and KL(p_t^T ‖ p_s^T) worked out.
+ * a prompt, re-softened by a log-scale temperature slider, with entropies and KL(p_t^T ‖ p_s^T)
+ * worked out. A slider move re-softens the last probe on the page at once (an estimate: see
+ * resoften.ts) and probes at the new T; the exact numbers replace the estimate when they arrive.
  * URL: probe.p / probe.text (prompt), probe.pos (position), probe.t (temperature).
  */
 @customElement('retort-probe-view')
@@ -56,13 +58,16 @@ export class ProbeView extends LitElement {
   @state() private temperature = Math.min(10, Math.max(0.1, getNumber('probe', 't', 1)));
   @state() private error = '';
   @state() private busy = false;
+  /** The last probe re-softened to the slider's T, until the probe at that T is back. */
+  @state() private estimate: ProbePosition | null = null;
   private text = '';
   private position: number | null = this.urlPosition();
   private readonly probes = new LatestOnly<Query>((q) => this.runProbe(q));
 
   override render() {
     const r = this.result;
-    const at = r?.positions[0];
+    const at = this.estimate ?? r?.positions[0];
+    const T = this.estimate ? this.temperature : r?.temperatures[0] ?? this.temperature;
     const pairs = at ? pairRows(at.teacher[0], at.student[0], ROWS) : null;
     return html`
       <div class="controls panel">
@@ -93,7 +98,8 @@ export class ProbeView extends LitElement {
             </section>
             <section aria-labelledby="kl-h">
               <h2 id="kl-h">Softened by T</h2>
-              <retort-kl-formula .temperature=${r!.temperatures[0]} .teacherEntropy=${at.teacher[0].entropy}
+              ${this.estimate ? html`<p class="muted">≈ estimated from the probe at T = ${r!.temperatures[0].toFixed(2)}; exact numbers follow.</p>` : nothing}
+              <retort-kl-formula .temperature=${T} .teacherEntropy=${at.teacher[0].entropy}
                 .studentEntropy=${at.student[0].entropy} .kl=${at.kl[0]} .terms=${klTerms(pairs.rows)}></retort-kl-formula>
             </section>
           </div>`
@@ -103,11 +109,13 @@ export class ProbeView extends LitElement {
 
   private onPrompt(e: CustomEvent<PromptChange>): void {
     if (this.text && e.detail.text !== this.text) this.position = null; // a new prompt: its own default position
+    this.estimate = null;
     this.text = e.detail.text;
     this.probe();
   }
 
   private onPosition(e: CustomEvent<number>): void {
+    this.estimate = null;
     this.position = e.detail;
     setParam('probe', 'pos', e.detail);
     this.probe();
@@ -117,6 +125,9 @@ export class ProbeView extends LitElement {
     const T = temperatureAt(Number((e.target as HTMLInputElement).value) / SLIDER_STEPS);
     this.temperature = Math.round(T * 100) / 100 || 0.1;
     setParam('probe', 't', this.temperature);
+    const vocab = this.info?.models.find((m) => m.role === 'student')?.vocab;
+    const last = this.result;
+    if (last && vocab) this.estimate = resoften(last.positions[0], last.temperatures[0], this.temperature, vocab, TOP_K);
     this.probe();
   }
 
@@ -135,6 +146,7 @@ export class ProbeView extends LitElement {
         if (this.position !== r.positions[0].position) r = await ask([this.position]);
       }
       this.result = r;
+      if (q.T === this.temperature) this.estimate = null;
       this.error = '';
     } catch (e) {
       this.error = `Probe failed: ${(e as Error).message}`;
