@@ -74,7 +74,10 @@ describe('train view', () => {
     const stoppedAt = await lossPoints(page);
     await screenshot(s, 'ui-train-run');
 
-    const { longest, longTasks } = await page.evaluate(() => window as unknown as { longest: number; longTasks: number });
+    const { longest, longTasks } = await page.evaluate(() => {
+      const w = window as unknown as { longest: number; longTasks: number };
+      return { longest: w.longest, longTasks: w.longTasks };
+    });
     console.log(`main thread during local training: longest task ${longest.toFixed(0)} ms (${longTasks} tasks ≥ 50 ms)`);
 
     // The last checkpoint (written on stop) downloads as a tar of an HF folder.

@@ -3,6 +3,7 @@ import { customElement, property, state } from 'lit/decorators.js';
 import type { DistillSession } from '../../core/session.ts';
 import { readCheckpoint, saveBlob, withTokenizer } from './checkpoint-files.ts';
 import { tarFolder } from './tar.ts';
+import { formatBytes } from './format.ts';
 import type { RunRecord } from './run-model.ts';
 import { loadCheckpointFiles } from './run-store.ts';
 
@@ -37,7 +38,7 @@ export class CheckpointList extends LitElement {
           ${cps.map(
             (c) => html`<tr>
               <td>${c.step}</td>
-              <td>${c.bytes ? `${(c.bytes / 2 ** 20).toFixed(2)} MiB` : '–'}</td>
+              <td>${c.bytes ? formatBytes(c.bytes) : '–'}</td>
               <td>${new Date(c.time).toLocaleTimeString()}</td>
               <td><button @click=${() => this.download(c.step)} ?disabled=${this.busy === c.step} aria-label=${`download checkpoint step ${c.step}`}>
                 ${this.busy === c.step ? 'preparing…' : 'download .tar'}</button></td>

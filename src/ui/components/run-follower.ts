@@ -62,7 +62,11 @@ export class RunFollower implements ReactiveController {
 
   private async keepCheckpoint(session: DistillSession, run: RunRecord, step: number): Promise<void> {
     try {
-      await saveCheckpointFiles(run.id, step, await readCheckpoint(session, run.job, step));
+      const files = await readCheckpoint(session, run.job, step);
+      await saveCheckpointFiles(run.id, step, files);
+      // The engine's checkpoint event carries no size: the files say it.
+      const entry = run.checkpoints.find((c) => c.step === step);
+      if (entry && !entry.bytes) entry.bytes = [...files.values()].reduce((n, f) => n + f.byteLength, 0);
     } catch (e) {
       this.error = `checkpoint step ${step} was not kept for reloads: ${(e as Error).message}`;
     }

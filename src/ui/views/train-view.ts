@@ -65,13 +65,6 @@ export class TrainView extends LitElement {
     const last = run?.steps[run.steps.length - 1];
     const eta = run && live ? etaMs(run) : null;
     return html`
-      <section aria-labelledby="cfg-h">
-        <h2 id="cfg-h">Distillation config</h2>
-        <p class="muted">loss = α · T² · D(p<sub>t</sub><sup>T</sup> ‖ p<sub>s</sub><sup>T</sup>) + (1 − α) · CE(y, p<sub>s</sub>), averaged over the assistant tokens. Runs ${this.info?.mode === 'runner' ? 'on the runner' : 'in this tab (WebGPU worker)'}.</p>
-        <retort-config-form .value=${this.spec} .problems=${this.problems} @config-change=${this.onChange}></retort-config-form>
-        ${this.problems.length ? html`<p class="error" role="alert">${this.problems.length} field${this.problems.length > 1 ? 's' : ''} to fix before starting.</p>` : nothing}
-        <details><summary>Spec as JSON</summary><pre>${JSON.stringify(this.spec, null, 2)}</pre></details>
-      </section>
       <section aria-labelledby="run-h">
         <h2 id="run-h">Run</h2>
         <div class="bar">
@@ -85,6 +78,7 @@ export class TrainView extends LitElement {
                 <span>step ${last ? last.step + 1 : 0} / ${run.totalSteps}${last ? ` · loss ${last.loss.toFixed(4)}` : ''}${eta !== null ? ` · ETA ${formatDuration(eta)}` : ''}</span>`
             : html`<span class="muted">No run yet.</span>`}
         </div>
+        ${this.problems.length ? html`<p class="error" role="alert">${this.problems.length} field${this.problems.length > 1 ? 's' : ''} of the config below to fix before starting.</p>` : nothing}
         ${this.startError ? html`<p class="error" role="alert">${this.startError}</p>` : nothing}
         ${this.follower.error ? html`<p class="error" role="alert">${this.follower.error}</p>` : nothing}
         ${run?.errors.length ? html`<ul class="error" role="alert">${run.errors.map((e) => html`<li>${e}</li>`)}</ul>` : nothing}
@@ -94,6 +88,12 @@ export class TrainView extends LitElement {
       <section aria-labelledby="ckpt-h">
         <h2 id="ckpt-h">Checkpoints</h2>
         <retort-checkpoint-list .run=${run} .revision=${run?.lastSeq ?? -1} .session=${active?.run === run ? this.session : null}></retort-checkpoint-list>
+      </section>
+      <section aria-labelledby="cfg-h">
+        <h2 id="cfg-h">Distillation config</h2>
+        <p class="muted">loss = α · T² · D(p<sub>t</sub><sup>T</sup> ‖ p<sub>s</sub><sup>T</sup>) + (1 − α) · CE(y, p<sub>s</sub>), averaged over the assistant tokens. Runs ${this.info?.mode === 'runner' ? 'on the runner' : 'in this tab (WebGPU worker)'}.</p>
+        <retort-config-form .value=${this.spec} .problems=${this.problems} @config-change=${this.onChange}></retort-config-form>
+        <details><summary>Spec as JSON</summary><pre>${JSON.stringify(this.spec, null, 2)}</pre></details>
       </section>
     `;
   }
