@@ -72,7 +72,8 @@ export function resolveLoss(fn: string, c: RowLossConfig): ResolvedLoss {
   for (const [name, v] of [['alpha', c.alpha], ['beta', beta], ['lambda', lambda]] as const) {
     if (!(v >= 0 && v <= 1)) throw new Error(`${fn}: ${name} ${v} must be in [0, 1]`);
   }
-  if (c.divergence === 'none') return { soft: false, kind: KIND['forward-kl'], T, alpha: 0, beta, lambda };
+  // α = 0 weighs the soft term by nothing: skip it (and the teacher) entirely, as the torch worker's loss does.
+  if (c.divergence === 'none' || c.alpha === 0) return { soft: false, kind: KIND['forward-kl'], T, alpha: 0, beta, lambda };
   if (!(c.divergence in KIND)) throw new Error(`${fn}: unknown divergence '${c.divergence}'`);
   // GKD's endpoints are the plain KLs (the mixture form's limits vanish there).
   const kind = c.divergence === 'gjsd' && beta === 0 ? 'forward-kl' : c.divergence === 'gjsd' && beta === 1 ? 'reverse-kl' : c.divergence;

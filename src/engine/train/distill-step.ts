@@ -72,7 +72,7 @@ export class DistillStep {
       hS: s.hidden,
       wS: head,
       hT: t?.hidden,
-      wT: teacher?.head,
+      wT: t ? teacher?.head : undefined, // no teacher forward (α = 0): the loss is plain CE
       labels,
       logitVocab: this.logitVocab,
       divergence: loss.divergence,

@@ -175,7 +175,7 @@ function lossSettings(stage: Stage, temperature: number, haveTeacher: boolean): 
   const l = stage.loss;
   const soft = haveTeacher && l.divergence !== 'none' && l.teacherTargets === 'online';
   return {
-    divergence: soft ? l.divergence : 'forward-kl',
+    divergence: soft ? l.divergence : 'none',
     alpha: soft ? l.alpha : 0,
     temperature,
     beta: l.beta,
