@@ -67,6 +67,8 @@ export interface OnnxLoadInfo {
 export interface ExportedInfo {
   /** Where the export is held in this worker (what load() takes). */
   folder: string;
+  /** The checkpoint it was made from (what loadEngine() takes). */
+  source: string;
   dtype: ExportDtype;
   onnxFile: string;
   modelBytes: number;
@@ -99,14 +101,22 @@ export const onnxApi = {
   },
 
   /**
-   * Exports the HF checkpoint folder `model` (a path under the page's base) here, in the browser, and
-   * holds the result in memory as `exports/<name>-<dtype>`, ready for load() and for download.
+   * Exports an HF checkpoint here, in the browser, and holds the result in memory as
+   * `exports/<name>-<dtype>`, ready for load() and for download. The checkpoint is the folder `model`
+   * under the page's base, or `files` (a checkpoint of a run in this tab, named `model`), which is then
+   * held as `sources/<model>` so that loadEngine() can run its full precision beside the export.
    */
-  async exportModel(req: { model: string; dtype: ExportDtype; grid?: QatConfig }): Promise<ExportedInfo> {
-    const out = await exportOnnx(files(), req.model, { dtype: req.dtype, grid: req.grid });
-    const folder = `exports/${req.model.split('/').filter(Boolean).at(-1) ?? 'model'}-${req.dtype}`;
+  async exportModel(req: { model: string; files?: Map<string, Uint8Array>; dtype: ExportDtype; grid?: QatConfig }): Promise<ExportedInfo> {
+    const name = req.model.split('/').filter(Boolean).at(-1) ?? 'model';
+    let source = req.model;
+    if (req.files) {
+      source = `sources/${name}`;
+      memory.add(source, [...req.files].map(([path, bytes]) => ({ path, chunks: [bytes] })));
+    }
+    const out = await exportOnnx(req.files ? memory.files : files(), source, { dtype: req.dtype, grid: req.grid });
+    const folder = `exports/${name}-${req.dtype}`;
     const whole = memory.add(folder, out.files);
-    return { folder, dtype: req.dtype, onnxFile: out.onnxFile, modelBytes: out.modelBytes, grid: out.grid, files: [...whole].map(([path, b]) => ({ path, bytes: b.length })) };
+    return { folder, source, dtype: req.dtype, onnxFile: out.onnxFile, modelBytes: out.modelBytes, grid: out.grid, files: [...whole].map(([path, b]) => ({ path, bytes: b.length })) };
   },
 
   /** The files of a folder exported here (exportModel), relative to it. */
@@ -141,11 +151,11 @@ export const onnxApi = {
     return streamGreedy(model, prompt, req.maxNewTokens, tokenizer.eosIds, (id) => onToken({ id, text: tokenizer.decodeToken(id) }));
   },
 
-  /** The same weights' full-precision original (an HF checkpoint folder) on the engine, in this worker. */
+  /** The same weights' full-precision original (an HF checkpoint folder, or one held here) on the engine, in this worker. */
   async loadEngine(folder: string): Promise<{ adapter: string; bytes: number }> {
     if (!('gpu' in navigator) || !navigator.gpu) throw new Error('the engine needs WebGPU, which this browser does not have');
     const rt = await (runtime ??= Runtime.create(navigator.gpu));
-    const src = files();
+    const src = memory.has(folder) ? memory.files : files();
     const model = new Decoder(rt, await loadWeights(rt, src, folder, 'f32'));
     const weights = joinPath(folder, 'model.safetensors');
     const bytes = (await src.readBytes(weights)).length;
@@ -160,12 +170,15 @@ export const onnxApi = {
 
   /**
    * Engine (full) vs the loaded ONNX model on the first `limit` problems of a chat JSONL file:
-   * per-token KL, exact-match accuracy, perplexity, bytes, prefill and decode tokens/s.
+   * per-token KL, exact-match accuracy, perplexity, bytes, prefill and decode tokens/s (`warmUp`: one
+   * short untimed generation of each first).
    */
-  async compare(req: { dataset: string; limit: number; maxNewTokens: number }): Promise<Comparison> {
+  async compare(req: { dataset: string; limit: number; maxNewTokens: number; warmUp?: boolean }): Promise<Comparison> {
     const onnx = current();
     if (!engine) throw new Error('no engine model loaded: call loadEngine(folder) first');
     const problems = chatProblems(await files().readText(req.dataset), req.dataset, onnx.tokenizer, req.limit);
+    // Untimed: pipelines and shaders compile on first use, which would otherwise count as prefill time.
+    if (req.warmUp) for (const lm of [engine.lm, onnx.lm]) await lm.greedy(problems[0].prompt, 2, []);
     return compareModels(engine.lm, onnx.lm, problems, {
       maxNewTokens: req.maxNewTokens, stop: onnx.tokenizer.eosIds, decode: (ids) => onnx.tokenizer.decode(ids, { skipSpecial: true }),
     });

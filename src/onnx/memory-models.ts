@@ -7,17 +7,7 @@
 import { env } from '@huggingface/transformers';
 import { joinPath, MapFileSource } from '../core/files.ts';
 import type { ExportedFile } from './export.ts';
-
-function concat(chunks: readonly Uint8Array[]): Uint8Array {
-  if (chunks.length === 1) return chunks[0];
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
-}
+import { concat } from './proto.ts';
 
 export class MemoryModels {
   /** Every held folder's files, by `<folder>/<path>`. */
@@ -26,7 +16,7 @@ export class MemoryModels {
 
   /** Holds an export as `folder` (replacing what was there); returns its files, whole. */
   add(folder: string, exported: readonly ExportedFile[]): Map<string, Uint8Array> {
-    const whole = new Map(exported.map((f) => [f.path, concat(f.chunks)] as const));
+    const whole = new Map(exported.map((f) => [f.path, f.chunks.length === 1 ? f.chunks[0] : concat(f.chunks)] as const));
     for (const [path, bytes] of whole) this.files.set(joinPath(folder, path), bytes);
     this.folders.set(folder, [...whole.keys()]);
     return whole;

@@ -2,6 +2,7 @@
  * Helpers for the playground's e2e tests: open the production build, wait until the demo teacher
  * and student are loaded, and scope queries to a view.
  */
+import { readFileSync } from 'node:fs';
 import type { Locator } from 'playwright-core';
 import { expect } from 'vitest';
 import { openPage, SCREENSHOTS, type Session } from './browser.ts';
@@ -38,4 +39,16 @@ export function panel(s: Session): Locator {
 export function expectNoConsoleErrors(s: Session): void {
   if (s.consoleErrors.length) console.log('console errors:', s.consoleErrors);
   expect(s.consoleErrors).toEqual([]);
+}
+
+interface AxeViolation { id: string; impact: string | null; help: string; nodes: { target: unknown[] }[] }
+declare const axe: { run(ctx: Document, opts: object): Promise<{ violations: AxeViolation[] }> };
+
+/** axe-core over the page as it is now: its serious and critical violations, one line each. */
+export async function seriousAxeViolations(s: Session): Promise<string[]> {
+  if (!(await s.page.evaluate(() => 'axe' in window))) await s.page.addScriptTag({ content: readFileSync('node_modules/axe-core/axe.min.js', 'utf8') });
+  const { violations } = await s.page.evaluate(() => axe.run(document, { resultTypes: ['violations'] }));
+  return violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.impact} ${v.id} (${v.help}) at ${v.nodes.slice(0, 3).map((n) => JSON.stringify(n.target)).join(', ')}`);
 }
