@@ -40,17 +40,26 @@ export class MemoryModels {
   serve(use: boolean): void {
     env.useCustomCache = use;
     if (!use) return;
-    const root = env.localModelPath;
     env.customCache = {
       match: async (key: string | Request) => {
-        const url = typeof key === 'string' ? key : key.url;
-        if (!url.startsWith(root)) return undefined;
-        const path = url.slice(root.length);
-        if (!(await this.files.exists(path))) return undefined;
+        const path = heldPath(typeof key === 'string' ? key : key.url);
+        if (path === null || !(await this.files.exists(path))) return undefined;
         const bytes = await this.files.readBytes(path);
         return new Response(bytes as Uint8Array<ArrayBuffer>, { headers: { 'content-length': String(bytes.length) } });
       },
       put: async () => {}, // the files are already here
     };
   }
+}
+
+/**
+ * `folder/file` from a cache key: `env.localModelPath + folder/file`, or the remote-URL form
+ * `<remoteHost>/<folder>/resolve/<revision>/<file>` under which transformers.js asks for a hit again
+ * when it wants the file's path (Node). Null for anything else.
+ */
+function heldPath(key: string): string | null {
+  if (key.startsWith(env.localModelPath)) return key.slice(env.localModelPath.length);
+  if (!key.startsWith(env.remoteHost)) return null;
+  const m = /^\/*(.+?)\/resolve\/[^/]+\/(.+)$/.exec(key.slice(env.remoteHost.length));
+  return m ? `${m[1]}/${m[2]}` : null;
 }
