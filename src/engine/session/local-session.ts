@@ -1,6 +1,6 @@
 import type {
   CheckpointInfo, DistillSession, GenerateRequest, JobAction, JobId, LoadRequest, ModelInfo, ModelRole,
-  ProbeRequest, ProbeResult, SessionInfo, TokenEvent,
+  GenerateStats, ProbeRequest, ProbeResult, SessionInfo, TokenEvent,
 } from '../../core/session.ts';
 import { GenerateRequestSchema, LoadRequestSchema, ProbeRequestSchema } from '../../core/session.ts';
 import type { JobSpec } from '../../core/schema/index.ts';
@@ -15,6 +15,7 @@ import { generate } from '../generate.ts';
 import { runDistill } from '../train/trainer.ts';
 import type { CheckpointFiles } from '../model/save.ts';
 import { probePosition, logSoftmax, klFromLog } from './probe.ts';
+import { nextPiece } from '../../core/stop-strings.ts';
 
 interface Loaded {
   model: Decoder;
@@ -141,23 +142,30 @@ export class EngineSession implements DistillSession {
     const s = r.sampling;
     const out: number[] = [];
     const t0 = performance.now();
-    let text = '';
+    let tFirst = t0; // decode throughput is timed from the first token: the prefill is not decode
+    let sent = 0;
+    const stats = (finishReason: GenerateStats['finishReason']): GenerateStats => {
+      const decodeS = (performance.now() - tFirst) / 1000;
+      const decoded = out.length - 1; // tokens after the first
+      return { promptTokens: prompt.length, newTokens: out.length, tokensPerS: decoded > 0 && decodeS > 0 ? decoded / decodeS : 0, finishReason };
+    };
     for await (const id of generate(m.model, prompt, {
       temperature: s.temperature, topP: s.topP, topK: s.topK, repetitionPenalty: s.repetitionPenalty,
       maxNewTokens: s.maxNewTokens, seed: s.seed ?? Math.floor(Math.random() * 2 ** 31), stopIds: tok.eosIds, vocab: m.info.vocab,
     })) {
+      if (out.length === 0) tFirst = performance.now();
       out.push(id);
-      const full = tok.decode(out, { skipSpecial: true });
-      const piece = full.slice(text.length);
-      text = full;
-      const stopHit = s.stop.find((x) => text.includes(x));
-      const done = tok.eosIds.includes(id) || out.length >= s.maxNewTokens || !!stopHit;
-      yield {
-        id, text: piece, done,
-        ...(done ? { stats: { tokens: out.length, ms: performance.now() - t0, tokensPerSecond: out.length / ((performance.now() - t0) / 1000) } } : {}),
-      } as TokenEvent;
+      const eos = tok.eosIds.includes(id);
+      const length = out.length >= s.maxNewTokens;
+      const next = nextPiece(tok.decode(out, { skipSpecial: true }), sent, s.stop, eos || length);
+      sent = next.sent;
+      const done = eos || length || next.stopped;
+      const finish = next.stopped ? 'stop' : eos ? 'eos' : 'length';
+      yield { id, text: next.piece, done, ...(done ? { stats: stats(finish) } : {}) };
       if (done) return;
     }
+    // The generator ended without our own stop rule firing (it honours the same eos ids and length).
+    yield { id: -1, text: '', done: true, stats: stats('eos') };
   }
 
   async start(spec: JobSpec): Promise<JobId> {
