@@ -7,6 +7,8 @@ import type { ConfigProblem } from '../../core/schema/config-error.ts';
 import { isTerminalState } from '../../core/telemetry.ts';
 import { controls } from '../theme.ts';
 import { demoConfig, type Json } from '../components/demo-config.ts';
+import { setIn } from '../components/config-form-value.ts';
+import { getNumber, getParam, setParam } from '../url-state.ts';
 import { RunFollower } from '../components/run-follower.ts';
 import { etaMs, formatDuration, newRun, type RunRecord } from '../components/run-model.ts';
 import { latestRun } from '../components/run-store.ts';
@@ -58,6 +60,16 @@ export class TrainView extends LitElement {
     }
   }
 
+  /** Opened by another view with settings in the URL (lessons → `train.steps`, `train.autostart`). */
+  override firstUpdated(): void {
+    this.takeHandover();
+  }
+
+  /** The shell calls this when another view navigates here while this element exists (url-state.ts). */
+  navigated(): void {
+    this.takeHandover();
+  }
+
   override render() {
     this.spec ??= demoConfig(this.info);
     const run = this.follower.run;
@@ -96,6 +108,19 @@ export class TrainView extends LitElement {
         <details><summary>Spec as JSON</summary><pre>${JSON.stringify(this.spec, null, 2)}</pre></details>
       </section>
     `;
+  }
+
+  /** Applies `train.steps` to the first stage and starts once for `train.autostart=1` (then clears it, so a reload does not start again). */
+  private takeHandover(): void {
+    const steps = getNumber('train', 'steps', NaN);
+    if (Number.isInteger(steps) && steps >= 1) {
+      this.spec = setIn(this.spec ?? demoConfig(this.info), ['stages', 0, 'stop', 'steps'], steps) as Json;
+      this.problems = validate(this.spec);
+    }
+    if (getParam('train', 'autostart') !== '1') return;
+    setParam('train', 'autostart', null);
+    const run = this.follower.run;
+    if (!(run && active?.run === run && !isTerminalState(run.state))) void this.start();
   }
 
   private onChange(e: CustomEvent<Json>): void {
